@@ -1,0 +1,85 @@
+// The shared-memory segment: the one and only definition of its layout.
+//
+// One writer (timesync-agent) and any number of readers (libtimesync) share a
+// 256-byte file, by default /dev/shm/timesync. All multi-byte fields are native
+// endian (the segment never leaves the host).
+//
+// Concurrency: two slots, each a seqlock, plus a publish counter. Publish n
+// writes slot n % 2 (its `generation` odd while writing, even after), then sets
+// `latest` = n. Readers read slot latest % 2. A writer preempted mid-update
+// therefore never stalls readers: they read the other, complete slot. A reader
+// retries only when the writer completed two publishes during its read. Every
+// field is accessed with atomic loads/stores; the fences are in segment.cc.
+// Readers never write, so they cannot block the writer.
+//
+// Validity: as_of/void_after are in the reader host's CLOCK_MONOTONIC_RAW, so
+// a reader notices by itself when the writer stops updating.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace timesync::layout {
+
+inline constexpr uint32_t kMagic = 0x4E595354;  // bytes "TSYN" on little endian
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kSegmentSize = 448;
+inline constexpr size_t kMasterIdWords = 8;  // 64 bytes of name
+
+// One published transform. Meanings of the fields in transform.hpp.
+struct alignas(64) Slot {
+  uint64_t generation;  // seqlock counter: odd while this slot is written
+  uint64_t epoch;
+  int64_t as_of_local_ns;
+  int64_t void_after_local_ns;
+  int64_t ref_local_ns;
+  int64_t ref_sync_ns;
+  int64_t freq_adj_q48;
+  uint64_t bound_at_as_of_ns;
+  uint64_t bound_growth_ppb;
+  uint64_t max_error_ns;
+  uint32_t status;
+  uint32_t flags;  // reserved, 0
+  uint64_t master_instance;
+  uint64_t master_id[kMasterIdWords];  // NUL-terminated name, as 8-byte words
+  uint64_t reserved[4];                // 0; room for later fields
+};
+
+struct alignas(64) Segment {
+  // Header: written once at creation, checked on every read.
+  uint32_t magic;
+  uint32_t version;
+  uint32_t size;
+  uint32_t writer_pid;  // informational only
+  uint64_t latest;      // number of the last complete publish; 0 = never
+  uint64_t reserved[5];
+  Slot slots[2];
+};
+
+static_assert(sizeof(Slot) == 192);
+static_assert(offsetof(Slot, generation) == 0);
+static_assert(offsetof(Slot, epoch) == 8);
+static_assert(offsetof(Slot, as_of_local_ns) == 16);
+static_assert(offsetof(Slot, void_after_local_ns) == 24);
+static_assert(offsetof(Slot, ref_local_ns) == 32);
+static_assert(offsetof(Slot, ref_sync_ns) == 40);
+static_assert(offsetof(Slot, freq_adj_q48) == 48);
+static_assert(offsetof(Slot, bound_at_as_of_ns) == 56);
+static_assert(offsetof(Slot, bound_growth_ppb) == 64);
+static_assert(offsetof(Slot, max_error_ns) == 72);
+static_assert(offsetof(Slot, status) == 80);
+static_assert(offsetof(Slot, flags) == 84);
+static_assert(offsetof(Slot, master_instance) == 88);
+static_assert(offsetof(Slot, master_id) == 96);
+static_assert(offsetof(Slot, reserved) == 160);
+
+static_assert(sizeof(Segment) == kSegmentSize);
+static_assert(offsetof(Segment, magic) == 0);
+static_assert(offsetof(Segment, version) == 4);
+static_assert(offsetof(Segment, size) == 8);
+static_assert(offsetof(Segment, writer_pid) == 12);
+static_assert(offsetof(Segment, latest) == 16);
+static_assert(offsetof(Segment, slots) == 64);
+static_assert(alignof(Segment) == 64);
+
+}  // namespace timesync::layout

@@ -1,0 +1,147 @@
+// Publication protocol: two seqlocked slots and a publish counter (see
+// segment_layout.hpp). Fences, after Boehm, "Can seqlocks get along with
+// programming language memory models?":
+//
+//   writer (publish n, slot = n % 2)     reader
+//   g = slot.gen & ~1 (owner, relaxed)   n = latest.load(acquire); 0 -> never published
+//   slot.gen.store(g+1, relaxed)         g1 = slot.gen.load(acquire); odd -> retry
+//   fence(release)                       payload loads (relaxed)
+//   payload stores (relaxed)             fence(acquire)
+//   slot.gen.store(g+2, release)         g2 = slot.gen.load(relaxed); g1 != g2 -> retry
+//   latest.store(n, release)
+//
+// The release fence keeps the odd store ahead of the payload stores; the acquire
+// fence keeps the payload loads ahead of the second generation load. Every
+// access is atomic, so concurrent access is defined behaviour.
+//
+// ThreadSanitizer cannot model stand-alone fences, so TSan builds put the same
+// ordering on the accesses themselves (release payload stores, acquire payload
+// loads). That is strictly stronger, and lets TSan check the protocol.
+#include "segment.hpp"
+
+#include <atomic>
+#include <cstring>
+
+namespace timesync::segment {
+
+static_assert(sizeof(layout::Slot::master_id) == kMasterIdSize);
+
+namespace {
+#if defined(__SANITIZE_THREAD__)
+constexpr int kPayloadStore = __ATOMIC_RELEASE;
+constexpr int kPayloadLoad = __ATOMIC_ACQUIRE;
+inline void fence_release() {}
+inline void fence_acquire() {}
+#else
+constexpr int kPayloadStore = __ATOMIC_RELAXED;
+constexpr int kPayloadLoad = __ATOMIC_RELAXED;
+inline void fence_release() { std::atomic_thread_fence(std::memory_order_release); }
+inline void fence_acquire() { std::atomic_thread_fence(std::memory_order_acquire); }
+#endif
+
+template <class T>
+T load(const T* p, int order = kPayloadLoad) {
+  return __atomic_load_n(p, order);
+}
+template <class T>
+void store(T* p, T v, int order = kPayloadStore) {
+  __atomic_store_n(p, v, order);
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+void load_payload(const layout::Slot* sl, TransformSnapshot* s) {
+  s->epoch = load(&sl->epoch);
+  s->as_of.ns = load(&sl->as_of_local_ns);
+  s->void_after.ns = load(&sl->void_after_local_ns);
+  s->ref_local.ns = load(&sl->ref_local_ns);
+  s->ref_sync.ns = load(&sl->ref_sync_ns);
+  s->freq_adj_q48 = load(&sl->freq_adj_q48);
+  s->bound_at_as_of_ns = load(&sl->bound_at_as_of_ns);
+  s->bound_growth_ppb = load(&sl->bound_growth_ppb);
+  s->max_error_ns = load(&sl->max_error_ns);
+  s->status = static_cast<ClockStatus>(load(&sl->status));
+  s->master_instance = load(&sl->master_instance);
+  uint64_t words[layout::kMasterIdWords];
+  for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = load(&sl->master_id[i]);
+  std::memcpy(s->master_id.data(), words, sizeof(words));
+}
+}  // namespace
+
+Error check_header(const layout::Segment* seg, size_t file_size) {
+  // Enough bytes to read the fixed header fields at all?
+  if (file_size < offsetof(layout::Segment, latest) + sizeof(uint64_t)) {
+    return Error::kTruncated;
+  }
+  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
+  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
+  const uint32_t size = load(&seg->size);
+  if (size != layout::kSegmentSize) return Error::kSizeMismatch;
+  if (file_size < size) return Error::kTruncated;
+  return Error::kOk;
+}
+
+Error read(const layout::Segment* seg, TransformSnapshot* out) {
+  // The header is re-checked on every read: a segment overwritten after open
+  // must be refused, not interpreted.
+  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
+  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
+  if (load(&seg->size) != layout::kSegmentSize) return Error::kSizeMismatch;
+  for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
+    const uint64_t n = load(&seg->latest, __ATOMIC_ACQUIRE);
+    if (n == 0) return Error::kNotInitialized;
+    const layout::Slot* sl = &seg->slots[n & 1];
+    const uint64_t g1 = load(&sl->generation, __ATOMIC_ACQUIRE);
+    if (g1 & 1) {  // the writer has lapped us and is rewriting this slot
+      cpu_relax();
+      continue;
+    }
+    load_payload(sl, out);
+    fence_acquire();
+    if (load(&sl->generation, __ATOMIC_RELAXED) == g1) return validate(*out);
+    cpu_relax();
+  }
+  return Error::kBusy;
+}
+
+void write(layout::Segment* seg, const TransformSnapshot& s) {
+  const uint64_t n = load(&seg->latest, __ATOMIC_RELAXED) + 1;
+  layout::Slot* sl = &seg->slots[n & 1];
+  // A previous writer may have died mid-update and left this slot odd.
+  const uint64_t g = load(&sl->generation, __ATOMIC_RELAXED) & ~uint64_t{1};
+  store(&sl->generation, g + 1, __ATOMIC_RELAXED);
+  fence_release();
+  store(&sl->epoch, s.epoch);
+  store(&sl->as_of_local_ns, s.as_of.ns);
+  store(&sl->void_after_local_ns, s.void_after.ns);
+  store(&sl->ref_local_ns, s.ref_local.ns);
+  store(&sl->ref_sync_ns, s.ref_sync.ns);
+  store(&sl->freq_adj_q48, s.freq_adj_q48);
+  store(&sl->bound_at_as_of_ns, s.bound_at_as_of_ns);
+  store(&sl->bound_growth_ppb, s.bound_growth_ppb);
+  store(&sl->max_error_ns, s.max_error_ns);
+  store(&sl->status, static_cast<uint32_t>(s.status));
+  store(&sl->master_instance, s.master_instance);
+  uint64_t words[layout::kMasterIdWords];
+  std::memcpy(words, s.master_id.data(), sizeof(words));
+  for (size_t i = 0; i < layout::kMasterIdWords; ++i) store(&sl->master_id[i], words[i]);
+  store(&sl->generation, g + 2, __ATOMIC_RELEASE);
+  store(&seg->latest, n, __ATOMIC_RELEASE);
+}
+
+void init(layout::Segment* seg, uint32_t writer_pid) {
+  std::memset(static_cast<void*>(seg), 0, sizeof(*seg));
+  seg->magic = layout::kMagic;
+  seg->version = layout::kVersion;
+  seg->size = layout::kSegmentSize;
+  seg->writer_pid = writer_pid;
+  seg->latest = 0;
+}
+
+}  // namespace timesync::segment

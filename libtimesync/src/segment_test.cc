@@ -1,0 +1,339 @@
+// Segment layout, the writer's guarantees, and refusal of bad segments.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <vector>
+
+#include "../../tests/support/test_seed.hpp"
+#include "segment.hpp"
+#include "timesync/clock.hpp"
+#include "timesync/segment_layout.hpp"
+#include "timesync/timesync.h"
+#include "timesync/writer.hpp"
+
+namespace timesync {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int64_t kSec = 1'000'000'000;
+
+class SegmentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/timesync-segtest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/segment";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static LocalTime now() {
+    LocalTime t;
+    EXPECT_TRUE(read_local_clock(&t));
+    return t;
+  }
+
+  static TransformSnapshot live(uint64_t epoch) {
+    TransformSnapshot s;
+    s.epoch = epoch;
+    s.status = ClockStatus::kSynchronized;
+    s.as_of = now();
+    s.void_after = LocalTime{s.as_of.ns + 60 * kSec};
+    s.ref_local = s.as_of;
+    s.ref_sync = SyncTime{1'000 * kSec};
+    s.freq_adj_q48 = ppb_to_q48(35'000);
+    s.bound_at_as_of_ns = 2'000;
+    s.bound_growth_ppb = 1'000;
+    s.max_error_ns = 1'000'000;
+    s.master_instance = 42;
+    s.set_master_name("som-master");
+    return s;
+  }
+
+  // A hand-made segment: a valid header with one publish of the given payload.
+  layout::Segment handmade(const TransformSnapshot& s) {
+    layout::Segment seg{};
+    segment::init(&seg, 1);
+    segment::write(&seg, s);
+    return seg;
+  }
+
+  void write_bytes(const void* data, size_t n) {
+    std::ofstream f(path_, std::ios::binary | std::ios::trunc);
+    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+  }
+
+  Error open_error() { return Clock::open(path_).error(); }
+
+  // Opens and reads; the error of whichever step fails first.
+  Error read_error() {
+    auto c = Clock::open(path_);
+    if (!c.ok()) return c.error();
+    return c->get_timestamp_with_error().error;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(SegmentTest, LayoutOnDiskMatchesTheHeader) {
+  std::string why;
+  auto w = SegmentWriter::create(path_, &why);
+  ASSERT_TRUE(w.ok()) << why;
+  const TransformSnapshot s = live(7);
+  w.value()->publish(s);
+  std::ifstream f(path_, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes.size(), layout::kSegmentSize);
+  EXPECT_EQ(std::string(bytes.data(), 4), "TSYN");
+  uint64_t latest = 0, generation = 0, epoch = 0;
+  int64_t ref_sync = 0;
+  std::memcpy(&latest, bytes.data() + 16, 8);
+  EXPECT_EQ(latest, 2u);  // the writer's initial publish plus ours
+  const size_t slot = 64 + 192 * (latest % 2);
+  std::memcpy(&generation, bytes.data() + slot, 8);
+  std::memcpy(&epoch, bytes.data() + slot + 8, 8);
+  std::memcpy(&ref_sync, bytes.data() + slot + 40, 8);
+  EXPECT_EQ(generation, 2u);
+  EXPECT_EQ(epoch, 7u);
+  EXPECT_EQ(ref_sync, 1'000 * kSec);
+  EXPECT_EQ(std::string(bytes.data() + slot + 96), "som-master");
+}
+
+TEST_F(SegmentTest, ReaderSeesWhatTheWriterPublished) {
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  auto c = Clock::open(path_);
+  ASSERT_TRUE(c.ok()) << to_string(c.error());
+  EXPECT_EQ(c->get_timestamp().error(), Error::kNotSynchronized);
+  EXPECT_FALSE(c->is_synchronized());
+  const TransformSnapshot s = live(1);
+  w.value()->publish(s);
+  auto snap = c->snapshot();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->master_name(), "som-master");
+  EXPECT_EQ(snap->master_instance, 42u);
+  EXPECT_EQ(snap->freq_adj_q48, s.freq_adj_q48);
+  const auto r = c->get_timestamp_with_error();
+  ASSERT_EQ(r.error, Error::kOk);
+  EXPECT_EQ(r.status, ClockStatus::kSynchronized);
+  EXPECT_GE(r.time.ns, 1'000 * kSec);
+  EXPECT_GE(r.bound_ns, 2'000u);
+  EXPECT_TRUE(c->is_synchronized());
+  const auto at = c->timestamp_at(LocalTime{s.ref_local.ns + kSec});
+  ASSERT_TRUE(at.ok());
+  EXPECT_EQ(at.time.ns, 1'001 * kSec + 35'000);
+}
+
+TEST_F(SegmentTest, SegmentIsWorldReadableButOnlyOwnerWritable) {
+  const mode_t old = umask(077);  // the writer must not depend on the umask
+  auto w = SegmentWriter::create(path_);
+  umask(old);
+  ASSERT_TRUE(w.ok());
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(SegmentTest, SecondWriterIsRefusedWithTheOwnersPid) {
+  auto first = SegmentWriter::create(path_);
+  ASSERT_TRUE(first.ok());
+  std::string why;
+  auto second = SegmentWriter::create(path_, &why);
+  EXPECT_EQ(second.error(), Error::kWriterExists);
+  EXPECT_NE(why.find("pid " + std::to_string(getpid())), std::string::npos) << why;
+  EXPECT_NE(why.find(path_), std::string::npos) << why;
+}
+
+TEST_F(SegmentTest, WriterRestartKeepsExistingReadersWorking) {
+  auto c = [&] {
+    auto w = SegmentWriter::create(path_);
+    EXPECT_TRUE(w.ok());
+    w.value()->publish(live(5));
+    auto clock = Clock::open(path_);
+    EXPECT_TRUE(clock.ok());
+    EXPECT_TRUE(clock->is_synchronized());
+    return std::move(clock).value();
+  }();
+  // The writer is gone: the reader is refused at once, not served stale data.
+  EXPECT_EQ(c.get_timestamp().error(), Error::kNotSynchronized);
+  auto w2 = SegmentWriter::create(path_);
+  ASSERT_TRUE(w2.ok());
+  EXPECT_EQ(w2.value()->previous_epoch(), 5u);
+  w2.value()->publish(live(6));
+  const auto r = c.get_timestamp_with_error();
+  EXPECT_EQ(r.error, Error::kOk);
+  EXPECT_EQ(r.epoch, 6u);
+}
+
+TEST_F(SegmentTest, WriterReplacesAnInvalidFile) {
+  const std::string junk(1000, 'x');
+  write_bytes(junk.data(), junk.size());
+  EXPECT_EQ(open_error(), Error::kBadMagic);
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  w.value()->publish(live(1));
+  EXPECT_EQ(read_error(), Error::kOk);
+  EXPECT_EQ(fs::file_size(path_), layout::kSegmentSize);
+}
+
+TEST_F(SegmentTest, StaleDataIsRefused) {
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  TransformSnapshot s = live(1);
+  s.as_of = LocalTime{s.as_of.ns - 10 * kSec};
+  s.void_after = LocalTime{s.as_of.ns + kSec};
+  w.value()->publish(s);
+  EXPECT_EQ(read_error(), Error::kStale);
+}
+
+TEST_F(SegmentTest, MissingSegment) { EXPECT_EQ(open_error(), Error::kNoSegment); }
+
+TEST_F(SegmentTest, DirectoryIsNotASegment) {
+  fs::create_directory(path_);
+  EXPECT_EQ(open_error(), Error::kIo);
+}
+
+TEST_F(SegmentTest, EmptyAndTruncatedFiles) {
+  write_bytes("", 0);
+  EXPECT_EQ(open_error(), Error::kTruncated);
+  write_bytes("TSYN", 4);
+  EXPECT_EQ(open_error(), Error::kTruncated);
+  const layout::Segment seg = handmade(live(1));
+  write_bytes(&seg, 100);  // a valid header that claims 256 bytes
+  EXPECT_EQ(open_error(), Error::kTruncated);
+}
+
+TEST_F(SegmentTest, WrongMagic) {
+  layout::Segment seg = handmade(live(1));
+  seg.magic = 0x12345678;
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(open_error(), Error::kBadMagic);
+}
+
+TEST_F(SegmentTest, UnknownVersion) {
+  layout::Segment seg = handmade(live(1));
+  seg.version = layout::kVersion + 1;
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(open_error(), Error::kBadVersion);
+}
+
+TEST_F(SegmentTest, SizeMismatch) {
+  layout::Segment seg = handmade(live(1));
+  seg.size = 512;
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(open_error(), Error::kSizeMismatch);
+}
+
+TEST_F(SegmentTest, NeverPublished) {
+  layout::Segment seg{};
+  segment::init(&seg, 1);
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(read_error(), Error::kNotInitialized);
+}
+
+TEST_F(SegmentTest, GenerationStuckOdd) {
+  layout::Segment seg = handmade(live(1));
+  seg.slots[seg.latest % 2].generation = 9;  // stuck mid-update
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(read_error(), Error::kBusy);
+}
+
+TEST_F(SegmentTest, ImpossiblePayload) {
+  layout::Segment seg = handmade(live(1));
+  seg.slots[seg.latest % 2].status = 99;
+  write_bytes(&seg, sizeof(seg));
+  EXPECT_EQ(read_error(), Error::kCorrupt);
+}
+
+TEST_F(SegmentTest, HeaderOverwrittenAfterOpenIsRefused) {
+  layout::Segment seg = handmade(live(1));
+  write_bytes(&seg, sizeof(seg));
+  auto c = Clock::open(path_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->is_synchronized());
+  const int fd = ::open(path_.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  const uint32_t bad = 0xdeadbeef;
+  ASSERT_EQ(pwrite(fd, &bad, sizeof(bad), 0), 4);
+  ::close(fd);
+  EXPECT_EQ(c->get_timestamp().error(), Error::kBadMagic);
+}
+
+TEST_F(SegmentTest, RandomGarbageNeverYieldsATime) {
+  auto rng = timesync::testing::seeded_rng("RandomGarbageNeverYieldsATime");
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<size_t> len(0, 2 * layout::kSegmentSize);
+  std::set<Error> seen;
+  for (int i = 0; i < 2'000; ++i) {
+    // Half the cases keep a valid header so the payload checks are exercised.
+    std::vector<unsigned char> buf(len(rng));
+    for (auto& b : buf) b = static_cast<unsigned char>(byte(rng));
+    if (i % 2 == 1 && buf.size() >= layout::kSegmentSize) {
+      layout::Segment hdr{};
+      segment::init(&hdr, 1);
+      std::memcpy(buf.data(), &hdr, 12);
+      buf.resize(layout::kSegmentSize);
+      buf[64] &= 0xfe;  // even slot generations
+      buf[64 + 192] &= 0xfe;
+    }
+    write_bytes(buf.data(), buf.size());
+    const Error e = read_error();
+    ASSERT_NE(e, Error::kOk) << "iteration " << i;
+    seen.insert(e);
+  }
+  EXPECT_TRUE(seen.count(Error::kBadMagic));
+  EXPECT_TRUE(seen.count(Error::kCorrupt));
+}
+
+TEST_F(SegmentTest, CApiReportsErrorsAndTimes) {
+  ts_context* ctx = reinterpret_cast<ts_context*>(0x1);
+  EXPECT_EQ(ts_open(path_.c_str(), &ctx), TS_E_NO_SEGMENT);
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_EQ(ts_open(path_.c_str(), nullptr), TS_E_INVALID_ARGUMENT);
+  int64_t t = 0;
+  EXPECT_EQ(ts_get_timestamp(nullptr, &t), TS_E_INVALID_ARGUMENT);
+  EXPECT_EQ(ts_is_synchronized(nullptr), 0);
+  ts_close(nullptr);
+
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(ts_open(path_.c_str(), &ctx), TS_OK);
+  ts_timestamp ts{};
+  EXPECT_EQ(ts_get_timestamp_with_error(ctx, &ts), TS_E_NOT_SYNCHRONIZED);
+  EXPECT_EQ(ts.time_ns, 0);
+  EXPECT_EQ(ts.status, TS_STATUS_UNSYNCHRONIZED);
+  w.value()->publish(live(4));
+  EXPECT_EQ(ts_get_timestamp(ctx, &t), TS_OK);
+  EXPECT_GE(t, 1'000 * kSec);
+  EXPECT_EQ(ts_get_timestamp_with_error(ctx, &ts), TS_OK);
+  EXPECT_EQ(ts.status, TS_STATUS_SYNCHRONIZED);
+  EXPECT_EQ(ts.epoch, 4u);
+  EXPECT_GE(ts.bound_ns, 2'000u);
+  EXPECT_EQ(ts_is_synchronized(ctx), 1);
+  ts_close(ctx);
+}
+
+TEST(CApi, EveryErrorHasItsOwnMessage) {
+  std::set<std::string> messages;
+  for (int e = TS_OK; e <= TS_E_NO_MEMORY; ++e) {
+    const char* m = ts_strerror(static_cast<ts_error>(e));
+    ASSERT_NE(m, nullptr);
+    messages.insert(m);
+  }
+  EXPECT_EQ(messages.size(), static_cast<size_t>(TS_E_NO_MEMORY) + 1);
+  EXPECT_STREQ(ts_strerror(static_cast<ts_error>(TS_E_NO_MEMORY + 1)), "unknown timesync error");
+}
+
+}  // namespace
+}  // namespace timesync

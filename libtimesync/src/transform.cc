@@ -1,0 +1,113 @@
+#include "timesync/transform.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace timesync {
+
+namespace {
+__extension__ using i128 = __int128;
+
+constexpr double kQ48 = static_cast<double>(int64_t{1} << kFreqFracBits);
+
+// floor(a / 2^48) for signed a: arithmetic shift floors.
+i128 floor_shift(i128 a) { return a >> kFreqFracBits; }
+
+bool fits_i64(i128 v) {
+  return v >= std::numeric_limits<int64_t>::min() && v <= std::numeric_limits<int64_t>::max();
+}
+}  // namespace
+
+const char* to_string(ClockStatus s) {
+  switch (s) {
+    case ClockStatus::kUnsynchronized:
+      return "unsynchronized";
+    case ClockStatus::kSynchronized:
+      return "synchronized";
+    case ClockStatus::kHoldover:
+      return "holdover";
+  }
+  return "invalid";
+}
+
+int64_t ppb_to_q48(double freq_ppb) {
+  const double q = std::round(freq_ppb * 1e-9 * kQ48);
+  const double lim = static_cast<double>(std::numeric_limits<int64_t>::max());
+  return static_cast<int64_t>(std::clamp(q, -lim, lim));
+}
+
+double q48_to_ppb(int64_t freq_adj_q48) {
+  return static_cast<double>(freq_adj_q48) / kQ48 * 1e9;
+}
+
+std::string_view TransformSnapshot::master_name() const {
+  return {master_id.data(), strnlen(master_id.data(), master_id.size())};
+}
+
+void TransformSnapshot::set_master_name(std::string_view name) {
+  master_id.fill('\0');
+  const size_t n = std::min(name.size(), master_id.size() - 1);
+  std::memcpy(master_id.data(), name.data(), n);
+}
+
+Error validate(const TransformSnapshot& s) {
+  switch (s.status) {
+    case ClockStatus::kUnsynchronized:
+    case ClockStatus::kSynchronized:
+    case ClockStatus::kHoldover:
+      break;
+    default:
+      return Error::kCorrupt;
+  }
+  if (s.void_after < s.as_of) return Error::kCorrupt;
+  if (s.freq_adj_q48 > kMaxFreqAdjQ48 || s.freq_adj_q48 < -kMaxFreqAdjQ48) return Error::kCorrupt;
+  if (s.bound_growth_ppb > kMaxBoundGrowthPpb) return Error::kCorrupt;
+  if (s.master_id.back() != '\0') return Error::kCorrupt;
+  return Error::kOk;
+}
+
+bool to_sync(const TransformSnapshot& s, LocalTime t, SyncTime* out) {
+  const i128 d = static_cast<i128>(t.ns) - s.ref_local.ns;
+  const i128 v = static_cast<i128>(s.ref_sync.ns) + d + floor_shift(d * s.freq_adj_q48);
+  if (!fits_i64(v)) return false;
+  out->ns = static_cast<int64_t>(v);
+  return true;
+}
+
+uint64_t bound_at(const TransformSnapshot& s, LocalTime t) {
+  const i128 dt = static_cast<i128>(t.ns) - s.as_of.ns;
+  const i128 elapsed = dt < 0 ? -dt : dt;
+  const i128 growth = (elapsed * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
+  const i128 total = growth + s.bound_at_as_of_ns;
+  constexpr i128 kMax = std::numeric_limits<uint64_t>::max();
+  return static_cast<uint64_t>(std::min(total, kMax));
+}
+
+TimestampWithError evaluate(const TransformSnapshot& s, LocalTime t) {
+  TimestampWithError r;
+  r.local = t;
+  r.epoch = s.epoch;
+  r.bound_ns = bound_at(s, t);
+  r.status = ClockStatus::kUnsynchronized;
+  if (const Error e = validate(s); e != Error::kOk) {
+    r.error = e;
+    return r;
+  }
+  if (s.status == ClockStatus::kUnsynchronized) {
+    r.error = Error::kNotSynchronized;
+  } else if (t > s.void_after) {
+    r.error = Error::kStale;
+  } else if (r.bound_ns > s.max_error_ns) {
+    r.error = Error::kBoundExceeded;
+  } else if (!to_sync(s, t, &r.time)) {
+    r.error = Error::kCorrupt;
+  } else {
+    r.status = s.status;
+    r.error = Error::kOk;
+  }
+  return r;
+}
+
+}  // namespace timesync
