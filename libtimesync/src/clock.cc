@@ -96,8 +96,8 @@ Result<TransformSnapshot> Clock::snapshot() const {
 }
 
 TimestampWithError Clock::timestamp_at(LocalTime local) const {
-  TransformSnapshot s;
-  const Error e = seg_ == nullptr ? Error::kInvalidArgument : segment::read(seg_, &s);
+  Transform s;
+  const Error e = seg_ == nullptr ? Error::kInvalidArgument : segment::read_transform(seg_, &s);
   if (e != Error::kOk) {
     TimestampWithError r;
     r.local = local;
@@ -108,8 +108,8 @@ TimestampWithError Clock::timestamp_at(LocalTime local) const {
 }
 
 TimestampWithError Clock::get_timestamp_with_error() const {
-  TransformSnapshot s;
-  const Error e = seg_ == nullptr ? Error::kInvalidArgument : segment::read(seg_, &s);
+  Transform s;
+  const Error e = seg_ == nullptr ? Error::kInvalidArgument : segment::read_transform(seg_, &s);
   TimestampWithError r;
   if (e != Error::kOk) {
     r.error = e;

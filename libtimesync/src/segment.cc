@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 namespace timesync::segment {
 
@@ -56,7 +57,7 @@ inline void cpu_relax() {
 #endif
 }
 
-void load_payload(const layout::Slot* sl, TransformSnapshot* s) {
+void load_transform(const layout::Slot* sl, Transform* s) {
   s->epoch = load(&sl->epoch);
   s->as_of.ns = load(&sl->as_of_local_ns);
   s->void_after.ns = load(&sl->void_after_local_ns);
@@ -67,10 +68,39 @@ void load_payload(const layout::Slot* sl, TransformSnapshot* s) {
   s->bound_growth_ppb = load(&sl->bound_growth_ppb);
   s->max_error_ns = load(&sl->max_error_ns);
   s->status = static_cast<ClockStatus>(load(&sl->status));
+}
+
+void load_identity(const layout::Slot* sl, TransformSnapshot* s) {
   s->master_instance = load(&sl->master_instance);
   uint64_t words[layout::kMasterIdWords];
   for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = load(&sl->master_id[i]);
   std::memcpy(s->master_id.data(), words, sizeof(words));
+}
+
+// Out is a Transform or a TransformSnapshot; the latter also gets the identity.
+template <class Out>
+Error read_consistent(const layout::Segment* seg, Out* out) {
+  // The header is re-checked on every read: a segment overwritten after open
+  // must be refused, not interpreted.
+  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
+  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
+  if (load(&seg->size) != layout::kSegmentSize) return Error::kSizeMismatch;
+  for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
+    const uint64_t n = load(&seg->latest, __ATOMIC_ACQUIRE);
+    if (n == 0) return Error::kNotInitialized;
+    const layout::Slot* sl = &seg->slots[n & 1];
+    const uint64_t g1 = load(&sl->generation, __ATOMIC_ACQUIRE);
+    if (g1 & 1) {  // the writer has lapped us and is rewriting this slot
+      cpu_relax();
+      continue;
+    }
+    load_transform(sl, out);
+    if constexpr (std::is_same_v<Out, TransformSnapshot>) load_identity(sl, out);
+    fence_acquire();
+    if (load(&sl->generation, __ATOMIC_RELAXED) == g1) return Error::kOk;
+    cpu_relax();
+  }
+  return Error::kBusy;
 }
 }  // namespace
 
@@ -88,26 +118,12 @@ Error check_header(const layout::Segment* seg, size_t file_size) {
 }
 
 Error read(const layout::Segment* seg, TransformSnapshot* out) {
-  // The header is re-checked on every read: a segment overwritten after open
-  // must be refused, not interpreted.
-  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
-  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
-  if (load(&seg->size) != layout::kSegmentSize) return Error::kSizeMismatch;
-  for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
-    const uint64_t n = load(&seg->latest, __ATOMIC_ACQUIRE);
-    if (n == 0) return Error::kNotInitialized;
-    const layout::Slot* sl = &seg->slots[n & 1];
-    const uint64_t g1 = load(&sl->generation, __ATOMIC_ACQUIRE);
-    if (g1 & 1) {  // the writer has lapped us and is rewriting this slot
-      cpu_relax();
-      continue;
-    }
-    load_payload(sl, out);
-    fence_acquire();
-    if (load(&sl->generation, __ATOMIC_RELAXED) == g1) return validate(*out);
-    cpu_relax();
-  }
-  return Error::kBusy;
+  const Error e = read_consistent(seg, out);
+  return e == Error::kOk ? validate(*out) : e;
+}
+
+Error read_transform(const layout::Segment* seg, Transform* out) {
+  return read_consistent(seg, out);
 }
 
 void write(layout::Segment* seg, const TransformSnapshot& s) {

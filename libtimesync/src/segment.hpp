@@ -20,6 +20,10 @@ Error check_header(const layout::Segment* seg, size_t file_size);
 // when the latest slot stays odd, kCorrupt for impossible contents.
 Error read(const layout::Segment* seg, TransformSnapshot* out);
 
+// The reader's hot path: a consistent snapshot without the master's identity
+// and without validation (evaluate() validates what it uses).
+Error read_transform(const layout::Segment* seg, Transform* out);
+
 // Writer side: one seqlock update. Only the owning writer may call it.
 void write(layout::Segment* seg, const TransformSnapshot& s);
 

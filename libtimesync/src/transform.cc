@@ -53,6 +53,11 @@ void TransformSnapshot::set_master_name(std::string_view name) {
 }
 
 Error validate(const TransformSnapshot& s) {
+  if (s.master_id.back() != '\0') return Error::kCorrupt;
+  return validate(static_cast<const Transform&>(s));
+}
+
+Error validate(const Transform& s) {
   switch (s.status) {
     case ClockStatus::kUnsynchronized:
     case ClockStatus::kSynchronized:
@@ -64,11 +69,10 @@ Error validate(const TransformSnapshot& s) {
   if (s.void_after < s.as_of) return Error::kCorrupt;
   if (s.freq_adj_q48 > kMaxFreqAdjQ48 || s.freq_adj_q48 < -kMaxFreqAdjQ48) return Error::kCorrupt;
   if (s.bound_growth_ppb > kMaxBoundGrowthPpb) return Error::kCorrupt;
-  if (s.master_id.back() != '\0') return Error::kCorrupt;
   return Error::kOk;
 }
 
-bool to_sync(const TransformSnapshot& s, LocalTime t, SyncTime* out) {
+bool to_sync(const Transform& s, LocalTime t, SyncTime* out) {
   const i128 d = static_cast<i128>(t.ns) - s.ref_local.ns;
   const i128 v = static_cast<i128>(s.ref_sync.ns) + d + floor_shift(d * s.freq_adj_q48);
   if (!fits_i64(v)) return false;
@@ -76,16 +80,25 @@ bool to_sync(const TransformSnapshot& s, LocalTime t, SyncTime* out) {
   return true;
 }
 
-uint64_t bound_at(const TransformSnapshot& s, LocalTime t) {
+uint64_t bound_at(const Transform& s, LocalTime t) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
   const i128 dt = static_cast<i128>(t.ns) - s.as_of.ns;
   const i128 elapsed = dt < 0 ? -dt : dt;
+  // Hot path: everything fits 64 bits, and dividing by a constant compiles to a
+  // multiply. The 128-bit path (a library call) only runs at absurd elapsed times.
+  uint64_t product = 0;
+  if (elapsed <= static_cast<i128>(kMax) &&
+      !__builtin_mul_overflow(static_cast<uint64_t>(elapsed), s.bound_growth_ppb, &product) &&
+      product <= kMax - 999'999'999) {
+    const uint64_t growth = (product + 999'999'999) / 1'000'000'000;
+    uint64_t total = 0;
+    return __builtin_add_overflow(growth, s.bound_at_as_of_ns, &total) ? kMax : total;
+  }
   const i128 growth = (elapsed * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
-  const i128 total = growth + s.bound_at_as_of_ns;
-  constexpr i128 kMax = std::numeric_limits<uint64_t>::max();
-  return static_cast<uint64_t>(std::min(total, kMax));
+  return static_cast<uint64_t>(std::min(growth + s.bound_at_as_of_ns, static_cast<i128>(kMax)));
 }
 
-TimestampWithError evaluate(const TransformSnapshot& s, LocalTime t) {
+TimestampWithError evaluate(const Transform& s, LocalTime t) {
   TimestampWithError r;
   r.local = t;
   r.epoch = s.epoch;

@@ -35,7 +35,8 @@ inline constexpr size_t kMasterIdSize = 64;
 int64_t ppb_to_q48(double freq_ppb);
 double q48_to_ppb(int64_t freq_adj_q48);
 
-struct TransformSnapshot {
+// What a reader needs to turn a local reading into a time and a bound.
+struct Transform {
   uint64_t epoch = 0;           // bumped whenever the timeline steps
   LocalTime as_of;              // when the agent last had a measurement
   LocalTime void_after;         // the data is unusable after this instant
@@ -46,6 +47,10 @@ struct TransformSnapshot {
   uint64_t bound_growth_ppb = 0;  // bound growth, ns per second of local time
   uint64_t max_error_ns = 0;      // configured limit: above it, out of sync
   ClockStatus status = ClockStatus::kUnsynchronized;
+};
+
+// Everything the agent publishes: the transform plus the master's identity.
+struct TransformSnapshot : Transform {
   uint64_t master_instance = 0;   // master's boot/instance id
   std::array<char, kMasterIdSize> master_id{};  // NUL-terminated name
 
@@ -55,13 +60,14 @@ struct TransformSnapshot {
 
 // Checks fields a consistent snapshot must satisfy regardless of time; returns
 // kCorrupt for impossible contents (bad status, void_after before as_of, ...).
-Error validate(const TransformSnapshot& s);
+Error validate(const Transform& s);
+Error validate(const TransformSnapshot& s);  // also: master name terminated
 
 // sync(t) as defined above. Returns false if the result would not fit int64.
-bool to_sync(const TransformSnapshot& s, LocalTime t, SyncTime* out);
+bool to_sync(const Transform& s, LocalTime t, SyncTime* out);
 
 // bound(t), saturating at UINT64_MAX.
-uint64_t bound_at(const TransformSnapshot& s, LocalTime t);
+uint64_t bound_at(const Transform& s, LocalTime t);
 
 struct TimestampWithError {
   SyncTime time;              // 0 unless error == kOk
@@ -77,6 +83,6 @@ struct TimestampWithError {
 // writer status unsynchronized -> kNotSynchronized; t past void_after -> kStale;
 // bound(t) > max_error_ns -> kBoundExceeded. Otherwise kOk with the writer's
 // status (synchronized or holdover).
-TimestampWithError evaluate(const TransformSnapshot& s, LocalTime t);
+TimestampWithError evaluate(const Transform& s, LocalTime t);
 
 }  // namespace timesync
