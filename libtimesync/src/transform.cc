@@ -82,20 +82,20 @@ bool to_sync(const Transform& s, LocalTime t, SyncTime* out) {
 
 uint64_t bound_at(const Transform& s, LocalTime t) {
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-  const i128 dt = static_cast<i128>(t.ns) - s.as_of.ns;
-  const i128 elapsed = dt < 0 ? -dt : dt;
-  // Hot path: everything fits 64 bits, and dividing by a constant compiles to a
-  // multiply. The 128-bit path (a library call) only runs at absurd elapsed times.
+  // |t - as_of| in unsigned arithmetic: exact for any pair of int64 values.
+  const auto a = static_cast<uint64_t>(t.ns), b = static_cast<uint64_t>(s.as_of.ns);
+  const uint64_t elapsed = t.ns >= s.as_of.ns ? a - b : b - a;
+  uint64_t growth = 0;
   uint64_t product = 0;
-  if (elapsed <= static_cast<i128>(kMax) &&
-      !__builtin_mul_overflow(static_cast<uint64_t>(elapsed), s.bound_growth_ppb, &product) &&
-      product <= kMax - 999'999'999) {
-    const uint64_t growth = (product + 999'999'999) / 1'000'000'000;
-    uint64_t total = 0;
-    return __builtin_add_overflow(growth, s.bound_at_as_of_ns, &total) ? kMax : total;
+  if (!__builtin_mul_overflow(elapsed, s.bound_growth_ppb, &product)) {
+    // Division by a constant compiles to a multiply; round the bound up.
+    growth = product / 1'000'000'000 + (product % 1'000'000'000 != 0 ? 1 : 0);
+  } else {  // only at absurd elapsed times: 128-bit maths, a library call
+    const i128 g = (static_cast<i128>(elapsed) * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
+    growth = static_cast<uint64_t>(std::min(g, static_cast<i128>(kMax)));
   }
-  const i128 growth = (elapsed * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
-  return static_cast<uint64_t>(std::min(growth + s.bound_at_as_of_ns, static_cast<i128>(kMax)));
+  uint64_t total = 0;
+  return __builtin_add_overflow(growth, s.bound_at_as_of_ns, &total) ? kMax : total;
 }
 
 TimestampWithError evaluate(const Transform& s, LocalTime t) {
