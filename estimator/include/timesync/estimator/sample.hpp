@@ -1,0 +1,46 @@
+// One round-trip exchange with the master, and the sample derived from it.
+//
+// Timestamps: t0 (request sent) and t3 (answer received) on the agent's local
+// clock; t1 (request received) and t2 (answer sent) on the master's timeline.
+//   offset = ((t1 - t0) + (t2 - t3)) / 2   master minus local: positive means the
+//                                         local clock is BEHIND the master
+//   delay  = (t3 - t0) - (t2 - t1)         round trip minus the master's hold time
+// Whatever the path asymmetry, the true offset lies within offset +/- delay/2
+// (plus the master's own error): the basis of the error bound.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+
+#include "timesync/types.hpp"
+
+namespace timesync::estimator {
+
+struct Exchange {
+  LocalTime t0;
+  int64_t t1_ns = 0;
+  int64_t t2_ns = 0;
+  LocalTime t3;
+  uint64_t master_error_ns = 0;
+};
+
+struct Sample {
+  LocalTime local;        // midpoint of t0 and t3: when the offset was true
+  int64_t offset_ns = 0;  // master minus local
+  int64_t delay_ns = 0;
+  uint64_t master_error_ns = 0;
+  double weight = 1.0;    // (min_delay / delay)^2, in (0, 1]; set by the filter
+
+  // Half the delay plus the master's error: the offset's hard uncertainty.
+  uint64_t measurement_error_ns() const {
+    return static_cast<uint64_t>(delay_ns < 0 ? 0 : delay_ns) / 2 + delay_ns % 2 +
+           master_error_ns;
+  }
+};
+
+// Derives the sample; false if the timestamps are impossible (t3 before t0, t2
+// before t1, or a negative delay beyond rounding).
+bool make_sample(const Exchange& x, Sample* out);
+
+}  // namespace timesync::estimator
