@@ -1,0 +1,142 @@
+// Typed configuration of the master and the agent, loaded from YAML files.
+//
+// Every key is declared once, in a schema table in config.cc (type, default,
+// range or allowed values, one-line description); one loader walks that table,
+// so programs read the typed structs below and never look a key up by string.
+// The member initialisers are the defaults; config_test checks they equal the
+// table's. Dotted key names are nested YAML maps: poll.min_s is
+//   poll:
+//     min_s: 0.125
+//
+// Validation is strict, because a key silently ignored is a misconfiguration
+// nobody sees: unknown keys (at any level), duplicate keys, wrong types,
+// out-of-range values, a missing required key, a file written for the other
+// role and cross-field conflicts are all errors. An error is one line naming the
+// file, the 1-based line and the key, e.g.
+//   client.yaml:12: key 'poll.min_s': 0 is out of range [0.01, 60]
+//
+// Units are in the names: _s seconds, _ms, _us, _ns, _ppm, _ppb.
+//
+// No exception crosses this API, and no yaml-cpp type appears in it.
+// Thread safety: every function is reentrant and may run concurrently; the
+// results are plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace timesync::config {
+
+// Enumerators are in the order of their names in the schema (config.cc).
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+// The master's timeline: CLOCK_MONOTONIC, or CLOCK_REALTIME (a jump larger than
+// realtime_step_threshold_ms bumps the epoch).
+enum class Timebase { kMonotonic, kRealtime };
+enum class ServoType { kPll };
+
+std::string_view to_string(LogLevel v);
+std::string_view to_string(Timebase v);
+std::string_view to_string(ServoType v);
+
+// A simulated oscillator in place of the host clock (tests and demos).
+// With enabled == false (also when the section is absent) the real clock is used.
+struct SimClock {
+  bool enabled = false;
+  double initial_offset_s = 0;         // simulated minus host clock at start
+  double freq_ppm = 0;                 // > 0: the simulated clock runs fast
+  double wander_ppb_per_sqrt_s = 0;    // random-walk frequency noise
+  double step_every_s = 0;             // period of frequency steps; 0 = never
+  double step_ppm = 0;                 // size of each frequency step
+  int64_t seed = 1;                    // random-number seed, so a run can be replayed
+  bool operator==(const SimClock&) const = default;
+};
+
+struct MasterConfig {
+  std::string id;                        // empty: the program uses the hostname
+  std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
+  Timebase timebase = Timebase::kMonotonic;
+  double realtime_step_threshold_ms = 1.0;
+  int64_t master_error_ns = 0;           // declared error against its own reference
+  int worker_threads = 2;
+  LogLevel log_level = LogLevel::kInfo;
+  SimClock sim_clock;
+  bool operator==(const MasterConfig&) const = default;
+};
+
+struct ClientConfig {
+  struct Poll {
+    double min_s = 0.125;        // interval while locking
+    double max_s = 4.0;          // interval once locked
+    double rpc_timeout_s = 0.5;
+    bool operator==(const Poll&) const = default;
+  };
+  struct Filter {
+    int window = 32;                    // samples over which the minimum delay is kept
+    double max_delay_ratio = 3.0;       // reject delay > ratio x minimum delay
+    double max_delay_dev_ratio = 10.0;  // reject |offset - prediction| > ratio x excess delay
+    bool operator==(const Filter&) const = default;
+  };
+  struct Servo {
+    ServoType type = ServoType::kPll;
+    double phase_time_constant_s = 2.0;
+    double freq_time_constant_s = 16.0;
+    double step_threshold_ms = 1.0;     // first-lock offsets above it are stepped
+    double max_slew_ppm = 500;
+    double max_freq_ppm = 1000;
+    bool operator==(const Servo&) const = default;
+  };
+  struct Bound {
+    double min_freq_uncertainty_ppb = 10;
+    double holdover_wander_ppb_per_s = 1;
+    bool operator==(const Bound&) const = default;
+  };
+  struct Alarm {
+    double max_error_us = 1000;      // bound above it: out of sync
+    double clear_ratio = 0.8;        // clears when bound < ratio x max_error_us
+    double unreachable_after_s = 5;
+    double void_after_s = 10;        // validity horizon of the published data
+    bool operator==(const Alarm&) const = default;
+  };
+
+  std::string id;                          // empty: the program uses the hostname
+  std::string master;                      // required, host:port
+  std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
+  std::string segment = "/dev/shm/timesync";
+  Poll poll;
+  Filter filter;
+  Servo servo;
+  Bound bound;
+  Alarm alarm;
+  LogLevel log_level = LogLevel::kInfo;
+  SimClock sim_clock;
+  bool operator==(const ClientConfig&) const = default;
+};
+
+// The full "file:line: key '...': ..." text of a failed load.
+struct LoadError {
+  std::string message;
+};
+
+// Either a value or the error text (then value is empty).
+template <class T>
+struct Loaded {
+  std::optional<T> value;
+  std::string error;
+  bool ok() const { return value.has_value(); }
+};
+
+Loaded<MasterConfig> load_master(const std::string& path);
+Loaded<ClientConfig> load_client(const std::string& path);
+
+// As load_*, from text; filename is only used in error messages.
+Loaded<MasterConfig> parse_master(std::string_view yaml_text, const std::string& filename);
+Loaded<ClientConfig> parse_client(std::string_view yaml_text, const std::string& filename);
+
+// Every key with its type, default, range or values and description, for
+// --help output and documentation.
+std::string describe_master_schema();
+std::string describe_client_schema();
+
+}  // namespace timesync::config

@@ -1,0 +1,493 @@
+// Loads real YAML files from a temporary directory and checks values and the
+// exact "file:line: key '...': ..." text of every kind of error.
+#include "timesync/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace timesync::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every key of each role, written independently of the schema in config.cc so
+// that a key dropped from or added to a table is noticed.
+const std::vector<std::string> kCommonKeys = {
+    "role", "id", "log_level", "sim_clock.enabled", "sim_clock.initial_offset_s",
+    "sim_clock.freq_ppm", "sim_clock.wander_ppb_per_sqrt_s", "sim_clock.step_every_s",
+    "sim_clock.step_ppm", "sim_clock.seed"};
+
+std::vector<std::string> with_common(std::vector<std::string> own) {
+  own.insert(own.end(), kCommonKeys.begin(), kCommonKeys.end());
+  return own;
+}
+
+const std::vector<std::string> kMasterKeys = with_common(
+    {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads"});
+
+const std::vector<std::string> kClientKeys = with_common({
+    "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
+    "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
+    "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
+    "servo.max_slew_ppm", "servo.max_freq_ppm", "bound.min_freq_uncertainty_ppb",
+    "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
+    "alarm.unreachable_after_s", "alarm.void_after_s"});
+
+// Lines 1-2 of every client file built below.
+constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
+constexpr const char* kMasterBase = "role: master\n";
+
+// YAML for dotted keys, in order; a new section header whenever the section
+// changes. So the first key lands on the line after the base (plus one if nested).
+std::string yaml(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::string out, section;
+  for (const auto& [key, value] : kv) {
+    size_t dot = key.find('.');
+    if (dot == std::string::npos) {
+      section.clear();
+      out += key + ": " + value + "\n";
+      continue;
+    }
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      out += section + ":\n";
+    }
+    out += "  " + key.substr(dot + 1) + ": " + value + "\n";
+  }
+  return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = (fs::temp_directory_path() / "config_test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    path_ = dir_ + "/agent.yaml";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& text) {
+    std::ofstream(path_, std::ios::trunc) << text;
+    return path_;
+  }
+  Loaded<ClientConfig> client(const std::string& text) { return load_client(write(text)); }
+  Loaded<MasterConfig> master(const std::string& text) { return load_master(write(text)); }
+  // The error of a client file that must fail, "" if it loaded.
+  std::string client_error(const std::string& text) { return client(text).error; }
+  std::string master_error(const std::string& text) { return master(text).error; }
+  // What an error at `line` of the file must read.
+  std::string at(int line, const std::string& msg) const {
+    return path_ + ":" + std::to_string(line) + ": " + msg;
+  }
+
+  std::string dir_, path_;
+};
+
+// ---- Defaults and values.
+
+TEST_F(ConfigTest, MinimalClientEqualsDefaultConstructed) {
+  auto r = client(kClientBase);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.error.empty());
+  ClientConfig expected;
+  expected.master = "m:7450";
+  EXPECT_EQ(*r.value, expected);
+}
+
+TEST_F(ConfigTest, MinimalMasterEqualsDefaultConstructed) {
+  auto r = master(kMasterBase);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(*r.value, MasterConfig{});
+}
+
+// The defaults the brief specifies, so a member initialiser and the table
+// cannot drift together.
+TEST(ConfigDefaults, MatchTheSpecification) {
+  ClientConfig c;
+  EXPECT_EQ(c.listen, "127.0.0.1:7451");
+  EXPECT_EQ(c.segment, "/dev/shm/timesync");
+  EXPECT_EQ(c.poll, (ClientConfig::Poll{0.125, 4, 0.5}));
+  EXPECT_EQ(c.filter, (ClientConfig::Filter{32, 3.0, 10.0}));
+  EXPECT_EQ(c.servo, (ClientConfig::Servo{ServoType::kPll, 2.0, 16.0, 1.0, 500, 1000}));
+  EXPECT_EQ(c.bound, (ClientConfig::Bound{10, 1}));
+  EXPECT_EQ(c.alarm, (ClientConfig::Alarm{1000, 0.8, 5, 10}));
+  EXPECT_EQ(c.log_level, LogLevel::kInfo);
+  EXPECT_EQ(c.sim_clock, (SimClock{false, 0, 0, 0, 0, 0, 1}));
+  MasterConfig m;
+  EXPECT_EQ(m.id, "");
+  EXPECT_EQ(m.listen, "0.0.0.0:7450");
+  EXPECT_EQ(m.timebase, Timebase::kMonotonic);
+  EXPECT_EQ(m.realtime_step_threshold_ms, 1.0);
+  EXPECT_EQ(m.master_error_ns, 0);
+  EXPECT_EQ(m.worker_threads, 2);
+}
+
+TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
+  auto r = client(
+      "role: client\nid: agent-7\nmaster: \"10.0.0.1:7450\"\nlisten: \"0.0.0.0:9000\"\n"
+      "segment: /run/timesync/seg\n"
+      "poll: {min_s: 0.25, max_s: 8, rpc_timeout_s: 0.75}\n"
+      "filter:\n  window: 64\n  max_delay_ratio: 2.5\n  max_delay_dev_ratio: 7\n"
+      "servo:\n  type: pll\n  phase_time_constant_s: 3\n  freq_time_constant_s: 32\n"
+      "  step_threshold_ms: 0.5\n  max_slew_ppm: 250\n  max_freq_ppm: 750\n"
+      "bound:\n  min_freq_uncertainty_ppb: 20\n  holdover_wander_ppb_per_s: 2.5\n"
+      "alarm:\n  max_error_us: 50\n  clear_ratio: 0.5\n  unreachable_after_s: 7\n"
+      "  void_after_s: 20\n"
+      "log_level: debug\n"
+      "sim_clock:\n  enabled: true\n  initial_offset_s: -0.25\n  freq_ppm: 12.5\n"
+      "  wander_ppb_per_sqrt_s: 3\n  step_every_s: 60\n  step_ppm: -2\n  seed: 42\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  ClientConfig e;
+  e.id = "agent-7";
+  e.master = "10.0.0.1:7450";
+  e.listen = "0.0.0.0:9000";
+  e.segment = "/run/timesync/seg";
+  e.poll = {0.25, 8, 0.75};
+  e.filter = {64, 2.5, 7};
+  e.servo = {ServoType::kPll, 3, 32, 0.5, 250, 750};
+  e.bound = {20, 2.5};
+  e.alarm = {50, 0.5, 7, 20};
+  e.log_level = LogLevel::kDebug;
+  e.sim_clock = {true, -0.25, 12.5, 3, 60, -2, 42};
+  EXPECT_EQ(*r.value, e);
+}
+
+TEST_F(ConfigTest, EveryMasterKeyReachesItsField) {
+  auto r = master(
+      "role: master\nid: m1\nlisten: \"[::]:7460\"\ntimebase: realtime\n"
+      "realtime_step_threshold_ms: 5\nmaster_error_ns: 1500\nworker_threads: 8\n"
+      "log_level: warning\n"
+      "sim_clock:\n  enabled: yes\n  initial_offset_s: 100\n  freq_ppm: -40\n"
+      "  wander_ppb_per_sqrt_s: 0.5\n  step_every_s: 0.001\n  step_ppm: 1\n  seed: 0\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  MasterConfig e;
+  e.id = "m1";
+  e.listen = "[::]:7460";
+  e.timebase = Timebase::kRealtime;
+  e.realtime_step_threshold_ms = 5;
+  e.master_error_ns = 1500;
+  e.worker_threads = 8;
+  e.log_level = LogLevel::kWarning;
+  e.sim_clock = {true, 100, -40, 0.5, 0.001, 1, 0};
+  EXPECT_EQ(*r.value, e);
+}
+
+TEST_F(ConfigTest, EnumNamesRoundTrip) {
+  for (const char* name : {"debug", "info", "warning", "error"}) {
+    auto r = master(std::string(kMasterBase) + "log_level: " + name + "\n");
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(to_string(r.value->log_level), name);
+  }
+  for (const char* name : {"monotonic", "realtime"}) {
+    auto r = master(std::string(kMasterBase) + "timebase: " + name + "\n");
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(to_string(r.value->timebase), name);
+  }
+  EXPECT_EQ(to_string(ServoType::kPll), "pll");
+}
+
+TEST_F(ConfigTest, IntegerWrittenWithExponentIsAccepted) {
+  auto r = master(std::string(kMasterBase) + "master_error_ns: 1e9\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->master_error_ns, 1'000'000'000);
+}
+
+TEST_F(ConfigTest, EmptySectionIsAccepted) {
+  auto r = client(std::string(kClientBase) + "poll:\n  # min_s: 1\nsim_clock:\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->poll, ClientConfig::Poll{});
+}
+
+// ---- Ranges: each edge accepted, just past it rejected with the exact text.
+
+struct Edge {
+  std::string key, lo_ok, lo_bad, hi_ok, hi_bad, range;
+  // Other keys needed so an edge value does not trip a cross-key rule.
+  std::vector<std::pair<std::string, std::string>> also;
+};
+
+std::string label(const Edge& e, const std::string& value) { return e.key + " = " + value; }
+
+class RangeTest : public ConfigTest {
+ protected:
+  void check(const Edge& e, bool is_master) {
+    const std::string base = is_master ? kMasterBase : kClientBase;
+    const int base_lines = is_master ? 1 : 2;
+    const int line = base_lines + 1 + (e.key.find('.') != std::string::npos ? 1 : 0);
+    auto text = [&](const std::string& v) {
+      std::vector<std::pair<std::string, std::string>> kv = {{e.key, v}};
+      kv.insert(kv.end(), e.also.begin(), e.also.end());
+      return base + yaml(kv);
+    };
+    auto error = [&](const std::string& v) {
+      return is_master ? master_error(text(v)) : client_error(text(v));
+    };
+    for (const std::string& v : {e.lo_ok, e.hi_ok}) EXPECT_EQ(error(v), "") << label(e, v);
+    for (const std::string& v : {e.lo_bad, e.hi_bad}) {
+      EXPECT_EQ(error(v), at(line, "key '" + e.key + "': " + v + " is out of range " + e.range))
+          << label(e, v);
+    }
+  }
+};
+
+TEST_F(RangeTest, ClientEdges) {
+  const std::vector<Edge> edges = {
+      {"poll.min_s", "0.01", "0.0099", "60", "60.001", "[0.01, 60]", {{"poll.max_s", "60"}}},
+      {"poll.max_s", "0.01", "0.0099", "3600", "3600.5", "[0.01, 3600]", {{"poll.min_s", "0.01"}}},
+      {"poll.rpc_timeout_s", "0.001", "0.0009", "60", "61", "[0.001, 60]", {}},
+      {"filter.window", "4", "3", "1024", "1025", "[4, 1024]", {}},
+      {"filter.max_delay_ratio", "1", "0.999", "1000", "1000.1", "[1, 1000]", {}},
+      {"filter.max_delay_dev_ratio", "1.0", "0.5", "1000", "1e4", "[1, 1000]", {}},
+      {"servo.phase_time_constant_s", "0.05", "0.049", "1000", "1001", "[0.05, 1000]", {}},
+      {"servo.freq_time_constant_s", "0.5", "0.4", "100000", "100001", "[0.5, 1e5]", {}},
+      {"servo.step_threshold_ms", "0", "-0.001", "1e6", "1000001", "[0, 1e6]", {}},
+      {"servo.max_slew_ppm", "1", "0.9", "10000", "10001", "[1, 10000]", {}},
+      {"servo.max_freq_ppm", "1", "0", "10000", "10000.01", "[1, 10000]", {}},
+      {"bound.min_freq_uncertainty_ppb", "0", "-1", "1e6", "1.1e6", "[0, 1e6]", {}},
+      {"bound.holdover_wander_ppb_per_s", "0", "-0.1", "1000000", "2e6", "[0, 1e6]", {}},
+      {"alarm.max_error_us", "0.001", "0", "1e9", "1.5e9", "[0.001, 1e9]", {}},
+      {"alarm.clear_ratio", "0.000001", "0", "0.999999", "1", "(0, 1)", {}},
+      {"alarm.unreachable_after_s", "0.1", "0.09", "3600", "3601", "[0.1, 3600]", {}},
+      {"alarm.void_after_s", "0.1", "0.01", "3600", "7200", "[0.1, 3600]", {}},
+      {"sim_clock.initial_offset_s", "-1e6", "-1000000.5", "1e6", "1e7", "[-1e6, 1e6]", {}},
+      {"sim_clock.freq_ppm", "-1000", "-1000.1", "1000", "1001", "[-1000, 1000]", {}},
+      {"sim_clock.wander_ppb_per_sqrt_s", "0", "-1", "1e6", "1000001", "[0, 1e6]", {}},
+      {"sim_clock.step_every_s", "0", "-0.001", "1e6", "2e6", "[0, 1e6]", {}},
+      {"sim_clock.step_ppm", "-1000", "-1001", "1000", "1000.5", "[-1000, 1000]",
+       {{"sim_clock.step_every_s", "1"}}},
+      {"sim_clock.seed", "0", "-1", "9223372036854775807", "9223372036854775808",
+       "[0, 9223372036854775807]", {}},
+  };
+  for (const Edge& e : edges) check(e, false);
+}
+
+TEST_F(RangeTest, MasterEdges) {
+  const std::vector<Edge> edges = {
+      {"realtime_step_threshold_ms", "0.001", "0.0001", "1e6", "1.0000001e6", "[0.001, 1e6]",
+       {}},
+      {"master_error_ns", "0", "-1", "1000000000000", "1000000000001", "[0, 1000000000000]", {}},
+      {"worker_threads", "1", "0", "64", "65", "[1, 64]", {}},
+      {"sim_clock.freq_ppm", "-1000", "-1000.001", "1000", "1000.001", "[-1000, 1000]", {}},
+  };
+  for (const Edge& e : edges) check(e, true);
+}
+
+// ---- Errors, each with its exact text.
+
+TEST_F(ConfigTest, ExamplesFromTheBriefReadExactly) {
+  std::string text = std::string(kClientBase) + std::string(8, '\n') + "poll:\n  min_s: 0\n";
+  EXPECT_EQ(parse_client(text, "client.yaml").error,
+            "client.yaml:12: key 'poll.min_s': 0 is out of range [0.01, 60]");
+  EXPECT_EQ(parse_client("role: client\nmaster: m:1\npol:\n  min_s: 1\n", "client.yaml").error,
+            "client.yaml:3: unknown key 'pol', did you mean 'poll'?");
+  EXPECT_EQ(parse_client("role: client\nmaster: m:1\npoll:\n  min_s: fast\n", "client.yaml").error,
+            "client.yaml:4: key 'poll.min_s': expected a number, got 'fast'");
+  EXPECT_FALSE(parse_client("role: client\nmaster: m:1\npoll:\n  min_s: fast\n", "c").ok());
+}
+
+TEST_F(ConfigTest, UnknownKeyAtTopLevel) {
+  EXPECT_EQ(client_error(std::string(kClientBase) + "pol:\n  min_s: 1\n"),
+            at(3, "unknown key 'pol', did you mean 'poll'?"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "banana: 1\n"), at(3, "unknown key 'banana'"));
+  // A client key in a master file is unknown there.
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "id: x\nsegment: /dev/shm/x\n"),
+            at(3, "unknown key 'segment'"));
+}
+
+TEST_F(ConfigTest, UnknownKeyNested) {
+  EXPECT_EQ(client_error(std::string(kClientBase) + "poll:\n  min_s: 1\n  mins: 1\n"),
+            at(5, "unknown key 'poll.mins', did you mean 'poll.min_s'?"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "sim_clock:\n  enabled: true\n  colour: red\n"),
+            at(4, "unknown key 'sim_clock.colour'"));
+  // A leaf is not a section.
+  EXPECT_EQ(client_error(std::string(kClientBase) + "log_level:\n  info: 1\n"),
+            at(3, "key 'log_level': expected one of debug, info, warning, error, got a map"));
+}
+
+TEST_F(ConfigTest, WrongRole) {
+  // A master file given to the agent: the role is named even when other keys
+  // of the master come first.
+  std::string master_file = "listen: \"0.0.0.0:7450\"\ntimebase: realtime\nrole: master\n";
+  EXPECT_EQ(client_error(master_file), at(3, "key 'role': expected client, got 'master'"));
+  EXPECT_EQ(master_error(kClientBase), at(1, "key 'role': expected master, got 'client'"));
+  EXPECT_EQ(client_error("role: server\nmaster: m:1\n"),
+            at(1, "key 'role': expected one of master, client, got 'server'"));
+  EXPECT_EQ(client_error("master: m:1\n"), path_ + ": missing required key 'role'");
+  EXPECT_EQ(client_error(""), path_ + ": missing required key 'role'");
+}
+
+TEST_F(ConfigTest, MissingRequiredKey) {
+  EXPECT_EQ(client_error("role: client\nid: a\n"), path_ + ": missing required key 'master'");
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  const std::string b = kClientBase;
+  EXPECT_EQ(client_error(b + "poll:\n  min_s: fast\n"),
+            at(4, "key 'poll.min_s': expected a number, got 'fast'"));
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: [1, 2]\n"),
+            at(4, "key 'poll.max_s': expected a number, got a list"));
+  EXPECT_EQ(client_error(b + "poll:\n  max_s:\n"),
+            at(4, "key 'poll.max_s': expected a number, got nothing"));
+  EXPECT_EQ(client_error(b + "filter:\n  window: 2.5\n"),
+            at(4, "key 'filter.window': expected an integer, got '2.5'"));
+  EXPECT_EQ(client_error(b + "sim_clock:\n  enabled: maybe\n"),
+            at(4, "key 'sim_clock.enabled': expected true or false, got 'maybe'"));
+  EXPECT_EQ(client_error("role: client\nmaster: {host: m}\n"),
+            at(2, "key 'master': expected a string, got a map"));
+  EXPECT_EQ(client_error(b + "log_level: verbose\n"),
+            at(3, "key 'log_level': expected one of debug, info, warning, error, got 'verbose'"));
+  EXPECT_EQ(client_error(b + "servo:\n  type: kalman\n"),
+            at(4, "key 'servo.type': expected one of pll, got 'kalman'"));
+  EXPECT_EQ(client_error(b + "poll: 5\n"), at(3, "key 'poll': expected a map of keys, got '5'"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "worker_threads: two\n"),
+            at(2, "key 'worker_threads': expected an integer, got 'two'"));
+}
+
+TEST_F(ConfigTest, NonFiniteNumbersAreRejected) {
+  for (const char* v : {".nan", ".inf", "-.inf", "nan", "inf"}) {
+    EXPECT_EQ(client_error(std::string(kClientBase) + "alarm:\n  max_error_us: " + v + "\n"),
+              at(4, std::string("key 'alarm.max_error_us': expected a number, got '") + v + "'"));
+  }
+}
+
+TEST_F(ConfigTest, Addresses) {
+  for (const char* ok : {"m:1", "localhost:65535", "[::1]:7450", "10.0.0.1:7450"}) {
+    EXPECT_EQ(client_error(std::string("role: client\nmaster: \"") + ok + "\"\n"), "") << ok;
+  }
+  for (const char* bad : {"m", "m:", ":7450", "m:0", "m:65536", "m:+80", "m:80x", ""}) {
+    EXPECT_EQ(client_error(std::string("role: client\nmaster: \"") + bad + "\"\n"),
+              at(2, std::string("key 'master': expected host:port with a port in 1..65535, "
+                                "got '") + bad + "'"))
+        << bad;
+  }
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "listen: 7450\n"),
+            at(2, "key 'listen': expected host:port with a port in 1..65535, got '7450'"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "segment: shm/timesync\n"),
+            at(3, "key 'segment': expected an absolute path, got 'shm/timesync'"));
+}
+
+TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {
+  const std::string b = kClientBase;
+  EXPECT_EQ(client_error(b + "poll:\n  min_s: 2\n  max_s: 1\n"),
+            at(5, "key 'poll.max_s': poll.min_s (2) must not exceed poll.max_s (1)"));
+  // The second key is the later one in the schema, wherever it is in the file.
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: 1\n  min_s: 2\n"),
+            at(4, "key 'poll.max_s': poll.min_s (2) must not exceed poll.max_s (1)"));
+  // Only the first key is in the file: the error points at it.
+  EXPECT_EQ(client_error(b + "poll:\n  min_s: 10\n"),
+            at(4, "key 'poll.min_s': poll.min_s (10) must not exceed poll.max_s (4)"));
+  EXPECT_EQ(client_error(b + "poll:\n  min_s: 1\n  max_s: 1\n"), "");
+  // A key that would be silently ignored.
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "sim_clock:\n  step_ppm: 5\n"),
+            at(3, "key 'sim_clock.step_ppm': steps are off (sim_clock.step_every_s is 0), so "
+                  "step_ppm 5 would be ignored"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "sim_clock:\n  step_every_s: 0.0005\n"),
+            at(3, "key 'sim_clock.step_every_s': 0.0005 must be 0 (never) or at least 0.001"));
+}
+
+TEST_F(ConfigTest, MalformedYaml) {
+  std::string err = client_error(std::string(kClientBase) + "  bad: indent\n");
+  const std::string prefix = at(3, "YAML syntax error: ");
+  ASSERT_EQ(err.substr(0, prefix.size()), prefix) << err;
+  EXPECT_GT(err.size(), prefix.size());  // yaml-cpp's own message follows
+  err = client_error("role: client\nmaster: [m:1\n");
+  EXPECT_EQ(err.find(path_ + ":"), 0u) << err;
+  EXPECT_NE(err.find(": YAML syntax error: "), std::string::npos) << err;
+}
+
+TEST_F(ConfigTest, StructureErrors) {
+  EXPECT_EQ(client_error(std::string(kClientBase) + "id: a\nid: b\n"),
+            at(4, "key 'id': duplicate, first set on line 3"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "poll:\n  min_s: 1\n  min_s: 2\n"),
+            at(5, "key 'poll.min_s': duplicate, first set on line 4"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "---\nrole: client\n"),
+            at(4, "expected a single YAML document"));
+  EXPECT_EQ(client_error("- role\n- client\n"), at(1, "expected a map of keys, got a list"));
+}
+
+TEST_F(ConfigTest, MissingFile) {
+  auto r = load_client(dir_ + "/absent.yaml");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error, dir_ + "/absent.yaml: cannot open: No such file or directory");
+  EXPECT_EQ(load_master(dir_).error, dir_ + ": cannot read: Is a directory");
+}
+
+// ---- The shipped examples and the schema description.
+
+// True if `text` has `key` at its nesting: "a.b" needs "a:" at column 0 and
+// "  b:" after it.
+bool has_key(const std::string& text, const std::string& key) {
+  const std::string all = "\n" + text;
+  size_t dot = key.find('.');
+  if (dot == std::string::npos) return all.find("\n" + key + ":") != std::string::npos;
+  size_t section = all.find("\n" + key.substr(0, dot) + ":\n");
+  return section != std::string::npos &&
+         all.find("\n  " + key.substr(dot + 1) + ":", section) != std::string::npos;
+}
+
+TEST(ConfigExamples, MasterExampleLoadsWithEveryKeyAtItsDefault) {
+  const std::string path = TIMESYNC_CONFIG_DIR "/master.yaml";
+  auto r = load_master(path);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(*r.value, MasterConfig{});
+  const std::string text = read_text(path);
+  for (const std::string& k : kMasterKeys) EXPECT_TRUE(has_key(text, k)) << k;
+}
+
+TEST(ConfigExamples, ClientExampleLoadsWithEveryKeyAtItsDefault) {
+  const std::string path = TIMESYNC_CONFIG_DIR "/client.yaml";
+  auto r = load_client(path);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ClientConfig expected;
+  expected.master = r.value->master;
+  EXPECT_EQ(*r.value, expected);
+  EXPECT_FALSE(r.value->master.empty());
+  const std::string text = read_text(path);
+  for (const std::string& k : kClientKeys) EXPECT_TRUE(has_key(text, k)) << k;
+}
+
+// Every key is described, and nothing else is: the key lines (not indented,
+// after the title) name exactly the keys listed above.
+void expect_describes(const std::string& text, const std::vector<std::string>& keys) {
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // title
+  std::vector<std::string> described;
+  while (std::getline(in, line) && line != "Also checked:") {
+    if (line.empty() || line[0] == ' ') continue;
+    described.push_back(line.substr(0, line.find(' ')));
+    EXPECT_TRUE(line.find("default ") != std::string::npos ||
+                line.find("required") != std::string::npos)
+        << line;
+  }
+  EXPECT_EQ(described.size(), keys.size());
+  for (const std::string& k : keys)
+    EXPECT_NE(std::find(described.begin(), described.end(), k), described.end()) << k;
+}
+
+TEST(ConfigSchema, DescribeMentionsEveryKey) {
+  expect_describes(describe_master_schema(), kMasterKeys);
+  expect_describes(describe_client_schema(), kClientKeys);
+  EXPECT_NE(describe_client_schema().find("poll.min_s <= poll.max_s"), std::string::npos);
+  EXPECT_NE(describe_client_schema().find("[0.01, 60]"), std::string::npos);
+  EXPECT_NE(describe_client_schema().find("(0, 1)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace timesync::config
