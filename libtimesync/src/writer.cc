@@ -76,9 +76,9 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::string& 
     return fail(why, Error::kIo, errno_text("cannot lock", lock_path, err));
   }
   const std::string pid = std::to_string(getpid());
-  if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
-    // Informational only; the lock itself is what counts.
-  }
+  // The pid only feeds the second writer's error message; the flock is what
+  // enforces one writer, so a failure to record it is not an error.
+  if (ftruncate(lock_fd, 0) == 0) (void)!pwrite(lock_fd, pid.data(), pid.size(), 0);
 
   uint64_t previous_epoch = 0;
   layout::Segment* seg = map_existing(path);
