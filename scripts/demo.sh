@@ -24,6 +24,12 @@ trap 'exit 130' INT TERM
 "$bin/timesync-sim-publisher" --path "$seg" --drift-ppm 35 --offset-s 1.5 --rate-hz 10 \
   --acquire-s 1 --outage-at-s 4 --outage-for-s 5 --max-error-us 100 --duration-s 12 &
 pub=$!
-while [ ! -e "$seg" ]; do sleep 0.05; done
+# Bounded wait for the publisher's first write; fail loudly if it died instead.
+for _ in $(seq 100); do
+  [ -e "$seg" ] && break
+  kill -0 "$pub" 2>/dev/null || { echo "demo: the publisher exited before creating $seg" >&2; exit 1; }
+  sleep 0.05
+done
+[ -e "$seg" ] || { echo "demo: no segment at $seg after 5 s" >&2; exit 1; }
 echo "reading $seg through libtimesync every 400 ms:"
 "$bin/timesync-now" --path "$seg" --watch --interval-ms 400 --count 28 || true
