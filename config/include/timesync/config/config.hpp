@@ -114,12 +114,8 @@ struct ClientConfig {
   bool operator==(const ClientConfig&) const = default;
 };
 
-// The full "file:line: key '...': ..." text of a failed load.
-struct LoadError {
-  std::string message;
-};
-
-// Either a value or the error text (then value is empty).
+// Either a value or the error text, "file:line: key '...': ..." (then value is
+// empty).
 template <class T>
 struct Loaded {
   std::optional<T> value;
