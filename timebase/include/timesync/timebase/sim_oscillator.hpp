@@ -60,6 +60,9 @@ class SimulatedOscillator final : public TimeSource {
   int64_t from_host_raw_ns(int64_t host_raw_ns) const override;
   bool sleep_until(int64_t deadline_ns, const Waker* wake = nullptr) const override;
   std::string describe() const override;
+  double rate_vs_host_ppb(int64_t host_raw_ns) const override {
+    return freq_ppm_at(host_raw_ns) * 1e3;
+  }
 
   // Total fractional frequency at host time, in ppm (for tests and the demo).
   double freq_ppm_at(int64_t host_ns) const;

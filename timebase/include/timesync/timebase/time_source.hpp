@@ -74,6 +74,10 @@ class TimeSource {
   // deadline has already passed) or until `wake` is signalled (returns false).
   virtual bool sleep_until(int64_t deadline_ns, const Waker* wake = nullptr) const = 0;
   virtual std::string describe() const = 0;
+  // How fast this source runs against host raw at host_raw_ns: ppb, positive
+  // when the source is fast. 0 for the real clocks (by definition for
+  // CLOCK_MONOTONIC_RAW; CLOCK_REALTIME's slew is not known here).
+  virtual double rate_vs_host_ppb(int64_t /*host_raw_ns*/) const { return 0; }
 
  protected:
   // The shared sleep loop: convert the (capped) deadline to host raw with

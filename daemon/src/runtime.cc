@@ -1,0 +1,159 @@
+#include "timesync/daemon/runtime.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "timesync/daemon/log.hpp"
+#include "timesync/timebase/sim_oscillator.hpp"
+
+namespace timesync::daemon {
+namespace {
+
+[[noreturn]] void usage(const char* program, const char* why) {
+  FILE* out = why != nullptr ? stderr : stdout;
+  if (why != nullptr) std::fprintf(out, "%s: %s\n", program, why);
+  std::fprintf(out,
+               "usage: %s --config FILE.yaml [--sim-origin-ns N] [--check-config]\n"
+               "       %s --print-schema\n"
+               "  --config FILE        YAML configuration (see --print-schema)\n"
+               "  --sim-origin-ns N    CLOCK_MONOTONIC_RAW ns at which simulated clocks start;\n"
+               "                       processes sharing a simulated truth pass the same N\n"
+               "  --check-config       load and validate the file, then exit\n",
+               program, program);
+  std::exit(why != nullptr ? kExitUsage : kExitOk);
+}
+
+sigset_t shutdown_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+}  // namespace
+
+Options parse_options(int argc, char** argv, const char* program, const std::string& schema) {
+  Options o;
+  o.sim_origin_ns = host_raw_now_ns();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(program, ("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--config") {
+      o.config_path = value();
+    } else if (a == "--sim-origin-ns") {
+      const std::string v = value();
+      char* end = nullptr;
+      errno = 0;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno != 0 || n < 0) {
+        usage(program, ("--sim-origin-ns needs a non-negative integer, got '" + v + "'").c_str());
+      }
+      o.sim_origin_ns = n;
+    } else if (a == "--check-config") {
+      o.check_only = true;
+    } else if (a == "--print-schema") {
+      std::fputs(schema.c_str(), stdout);
+      std::exit(kExitOk);
+    } else if (a == "-h" || a == "--help") {
+      usage(program, nullptr);
+    } else {
+      usage(program, ("unknown option '" + a + "'").c_str());
+    }
+  }
+  if (o.config_path.empty()) usage(program, "--config is required");
+  return o;
+}
+
+SignalThread::SignalThread(const Waker& waker) : waker_(waker) {
+  sigset_t set = shutdown_set();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  thread_ = std::thread([this, set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (done_.load()) return;  // the destructor's wake-up
+      if (sig == SIGHUP) {
+        TS_LOG_INFO("SIGHUP ignored (the configuration is read at start only)");
+        continue;
+      }
+      received_.store(sig);
+      TS_LOG_INFO("%s received, shutting down", strsignal(sig));
+      waker_.signal();
+    }
+  });
+}
+
+SignalThread::~SignalThread() {
+  done_.store(true);
+  // Wake sigwait with a signal aimed at that thread alone.
+  pthread_kill(thread_.native_handle(), SIGTERM);
+  thread_.join();
+}
+
+std::unique_ptr<TimeSource> make_time_source(const config::SimClock& sim, int64_t origin_ns) {
+  if (!sim.enabled) return make_monotonic_raw_source();
+  SimOscillatorParams p;
+  p.initial_offset_s = sim.initial_offset_s;
+  p.freq_ppm = sim.freq_ppm;
+  p.wander_ppb_per_sqrt_s = sim.wander_ppb_per_sqrt_s;
+  p.step_every_s = sim.step_every_s;
+  p.step_ppm = sim.step_ppm;
+  p.seed = static_cast<uint64_t>(sim.seed);
+  return make_sim_oscillator(p, origin_ns);
+}
+
+std::string node_id(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "unknown";
+  return host;
+}
+
+uint64_t random_instance_id() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) {
+      // No entropy source: time and pid still differ between runs.
+      id = static_cast<uint64_t>(host_raw_now_ns()) ^ (static_cast<uint64_t>(getpid()) << 40);
+    }
+  }
+  return id;
+}
+
+std::unique_ptr<grpc::Server> start_grpc_server(const std::string& listen,
+                                                const std::vector<grpc::Service*>& services,
+                                                int threads, std::string* why) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  for (grpc::Service* s : services) builder.RegisterService(s);
+  // Pollers pick requests off the wire and run the handlers; gRPC adds threads
+  // beyond them on demand (a WatchAlarms stream holds one while it is open).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    if (why != nullptr) {
+      *why = "cannot listen on '" + listen + "' (address in use, or not a valid host:port)";
+    }
+    return nullptr;
+  }
+  return server;
+}
+
+}  // namespace timesync::daemon

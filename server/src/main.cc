@@ -1,0 +1,109 @@
+// timesync-master: serves this host's timeline to the agents.
+//
+//   timesync-master --config /etc/timesync/master.yaml
+//
+// Exit codes: 0 after SIGINT/SIGTERM, 64 bad command line, 78 bad config,
+// 1 runtime failure (e.g. the port is taken).
+#include <cstdio>
+#include <string>
+
+#include "master_timeline.hpp"
+#include "time_service.hpp"
+#include "timesync/config/config.hpp"
+#include "timesync/daemon/log.hpp"
+#include "timesync/daemon/runtime.hpp"
+
+namespace {
+
+using namespace timesync;
+
+// Monotonic: the same value for every master run on this boot with the same
+// clock, so a restarted master continues the timeline its agents know.
+// Realtime: random, because nobody can vouch the clock was not set meanwhile.
+uint64_t initial_epoch(const config::MasterConfig& c, int64_t sim_origin_ns) {
+  if (c.timebase == config::Timebase::kRealtime && !c.sim_clock.enabled) {
+    return daemon::random_instance_id();
+  }
+  uint64_t h = master::fnv1a("monotonic", 9);
+  const std::string boot = master::boot_id();
+  h = master::fnv1a(boot.data(), boot.size(), h);
+  if (c.sim_clock.enabled) {
+    const config::SimClock& s = c.sim_clock;
+    const double fields[] = {s.initial_offset_s, s.freq_ppm, s.wander_ppb_per_sqrt_s,
+                             s.step_every_s, s.step_ppm};
+    h = master::fnv1a(fields, sizeof fields, h);
+    h = master::fnv1a(&s.seed, sizeof s.seed, h);
+    h = master::fnv1a(&sim_origin_ns, sizeof sim_origin_ns, h);
+  }
+  return h;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  daemon::set_log_program("timesync-master");
+  const daemon::Options opts =
+      daemon::parse_options(argc, argv, "timesync-master", config::describe_master_schema());
+  config::Loaded<config::MasterConfig> loaded = config::load_master(opts.config_path);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "timesync-master: %s\n", loaded.error.c_str());
+    return daemon::kExitConfig;
+  }
+  if (opts.check_only) {
+    std::printf("%s: ok\n", opts.config_path.c_str());
+    return daemon::kExitOk;
+  }
+  const config::MasterConfig& cfg = *loaded.value;
+  daemon::set_log_level(cfg.log_level);
+
+  Result<Waker> waker = Waker::create();
+  if (!waker.ok()) {
+    TS_LOG_ERROR("cannot create an eventfd");
+    return daemon::kExitFailure;
+  }
+  daemon::SignalThread signals(waker.value());
+
+  const bool realtime = cfg.timebase == config::Timebase::kRealtime && !cfg.sim_clock.enabled;
+  std::unique_ptr<TimeSource> source = realtime ? make_realtime_source()
+                                                : daemon::make_time_source(cfg.sim_clock,
+                                                                           opts.sim_origin_ns);
+  const std::string source_name = source->describe();
+  const int64_t threshold_ns =
+      realtime ? static_cast<int64_t>(cfg.realtime_step_threshold_ms * 1e6) : 0;
+  master::MasterTimeline timeline(std::move(source), initial_epoch(cfg, opts.sim_origin_ns),
+                                  threshold_ns);
+
+  master::Identity who;
+  who.id = daemon::node_id(cfg.id);
+  who.instance = daemon::random_instance_id();
+  who.timebase = cfg.timebase == config::Timebase::kRealtime ? v1::TIMEBASE_REALTIME
+                                                             : v1::TIMEBASE_MONOTONIC;
+  who.master_error_ns = static_cast<uint64_t>(cfg.master_error_ns);
+  master::TimeServiceImpl service(timeline, who);
+
+  std::string why;
+  std::unique_ptr<grpc::Server> server =
+      daemon::start_grpc_server(cfg.listen, {&service}, cfg.worker_threads, &why);
+  if (server == nullptr) {
+    TS_LOG_ERROR("%s", why.c_str());
+    return daemon::kExitFailure;
+  }
+  TS_LOG_INFO("serving '%s' on %s: %s timebase from %s, instance %016llx, epoch %016llx",
+              who.id.c_str(), cfg.listen.c_str(), std::string(config::to_string(cfg.timebase)).c_str(),
+              source_name.c_str(), static_cast<unsigned long long>(who.instance),
+              static_cast<unsigned long long>(timeline.epoch()));
+
+  // Housekeeping: look for realtime steps even when no agent asks.
+  const std::unique_ptr<TimeSource> ticker = make_monotonic_raw_source();
+  int64_t next = ticker->now_ns();
+  while (!waker.value().signalled()) {
+    timeline.check();
+    next += 100'000'000;
+    ticker->sleep_until(next, &waker.value());
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  TS_LOG_INFO("stopped after %llu requests, %llu timeline steps",
+              static_cast<unsigned long long>(service.served()),
+              static_cast<unsigned long long>(timeline.steps()));
+  return daemon::kExitOk;
+}

@@ -1,0 +1,63 @@
+#include "time_service.hpp"
+
+#include "timesync/daemon/log.hpp"
+
+namespace timesync::master {
+
+TimeServiceImpl::TimeServiceImpl(const MasterTimeline& timeline, Identity identity)
+    : timeline_(timeline), identity_(std::move(identity)), started_raw_ns_(host_raw_now_ns()) {}
+
+grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* /*ctx*/,
+                                      const v1::GetTimeRequest* req,
+                                      v1::GetTimeResponse* resp) {
+  // Where t1 and t2 are taken. The synchronous gRPC API hands us the request
+  // after it has been read off the socket, deframed and parsed, on a pool
+  // thread; it sends the answer after we return, serialising it first. So t1 is
+  // the first statement of the handler and t2 the last thing before return,
+  // after the response has been filled in. What happens outside [t1, t2] (the
+  // kernel, HTTP/2 framing, protobuf parsing, the thread hop) lands in the
+  // measured round-trip delay, which the agent's filter and bound account for;
+  // only its asymmetry between the two directions becomes offset error, and it
+  // is bounded by delay/2. Taking them any closer to the wire would need the
+  // callback API plus kernel timestamps (SO_TIMESTAMPING), which gRPC hides.
+  const MasterTimeline::Reading t1 = timeline_.read();
+
+  if (req->client_id().size() > kMaxClientIdBytes) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "client_id is longer than 256 bytes"};
+  }
+  resp->set_client_send_ns(req->client_send_ns());
+  resp->set_sequence(req->sequence());
+  resp->set_master_id(identity_.id);
+  resp->set_master_instance(identity_.instance);
+  resp->set_timebase(identity_.timebase);
+  resp->set_master_error_ns(identity_.master_error_ns);
+  served_.fetch_add(1, std::memory_order_relaxed);
+
+  const MasterTimeline::Reading t2 = timeline_.read();
+  if (t1.epoch != t2.epoch) {
+    // t1 and t2 belong to different timelines; the pair would be garbage.
+    return {grpc::StatusCode::UNAVAILABLE, "the master's timeline stepped; retry"};
+  }
+  resp->set_master_receive_ns(t1.ns);
+  resp->set_master_send_ns(t2.ns);
+  resp->set_master_epoch(t2.epoch);
+  return grpc::Status::OK;
+}
+
+grpc::Status TimeServiceImpl::GetStatus(grpc::ServerContext* /*ctx*/,
+                                        const v1::GetStatusRequest* /*req*/,
+                                        v1::GetStatusResponse* resp) {
+  const MasterTimeline::Reading now = timeline_.read();
+  resp->set_master_id(identity_.id);
+  resp->set_master_instance(identity_.instance);
+  resp->set_master_epoch(now.epoch);
+  resp->set_timebase(identity_.timebase);
+  resp->set_master_error_ns(identity_.master_error_ns);
+  resp->set_now_ns(now.ns);
+  resp->set_requests_served(served());
+  resp->set_uptime_ns(host_raw_now_ns() - started_raw_ns_);
+  return grpc::Status::OK;
+}
+
+}  // namespace timesync::master
