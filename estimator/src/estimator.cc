@@ -28,6 +28,7 @@ void Estimator::reset() {
   est_.rejected = rejected;
   ever_locked_ = false;
   since_reset_ = 0;
+  recent_.clear();
 }
 
 double Estimator::growth_until(LocalTime horizon) const {
@@ -87,15 +88,30 @@ AddResult Estimator::add(const Exchange& x, LocalTime now) {
   est_.line = next;
   est_.as_of = s.local;
   est_.bound_at_as_of_ns = ceil_abs(phase_error) + ceil_abs(shift) + s.measurement_error_ns() + 1;
+  est_.growth_ppb = (d.freq_sigma_ppb < 0 || since_reset_ < static_cast<uint64_t>(p_.min_samples_to_lock))
+                        ? p_.max_freq_ppb + p_.max_slew_ppb
+                        : std::fabs(slew) + p_.sigma_multiplier * d.freq_sigma_ppb +
+                              p_.min_freq_uncertainty_ppb;
+  // Every recent sample is a hard constraint on the new line: the truth at t_i
+  // lies within offset_i +/- its measurement error, and the line's error can
+  // change from t_i to as_of by at most the growth rate (plus the holdover
+  // wander over that span). The tightest constraint bounds the error at
+  // as_of, so one queued sample does not inflate the bound the good ones set.
+  if (r.stepped) recent_.clear();
+  for (const Sample& q : recent_) {
+    const double age_s = static_cast<double>(s.local.ns - q.local.ns) / 1e9;
+    const double err = std::fabs(static_cast<double>(next.at(q.local).ns - q.local.ns - q.offset_ns)) +
+                       static_cast<double>(q.measurement_error_ns()) +
+                       (est_.growth_ppb + p_.holdover_wander_ppb_per_s * age_s) * age_s + 2;
+    est_.bound_at_as_of_ns = std::min(est_.bound_at_as_of_ns, static_cast<uint64_t>(std::ceil(err)));
+  }
+  recent_.push_back(s);
+  if (recent_.size() > kRecentSamples) recent_.pop_front();
   est_.freq_est_ppb = freq;
   est_.freq_sigma_ppb = d.freq_sigma_ppb;
   est_.slew_ppb = slew;
   est_.phase_error_ns = phase_error;
   est_.last_delay_ns = s.delay_ns;
-  est_.growth_ppb = (d.freq_sigma_ppb < 0 || since_reset_ < static_cast<uint64_t>(p_.min_samples_to_lock))
-                        ? p_.max_freq_ppb + p_.max_slew_ppb
-                        : std::fabs(slew) + p_.sigma_multiplier * d.freq_sigma_ppb +
-                              p_.min_freq_uncertainty_ppb;
   if (locked()) ever_locked_ = true;
   return r;
 }

@@ -9,7 +9,9 @@
 //   - frequency and slew are clamped to max_freq_ppb and max_slew_ppb.
 //
 // Error bound (seed 001, step 4), at the last accepted sample's time as_of:
-//   bound(as_of) = |phase error of the line| + delay/2 + master error
+//   bound(as_of) = |phase error of the line| + delay/2 + master error, or
+//                  tighter: the smallest such error over the recent samples,
+//                  each carried to as_of with the growth below
 //   growth       = |slew| + k x sigma(freq) + min_freq_uncertainty
 //                  (+ holdover wander x time since as_of, see growth_until)
 // sigma(freq) is the standard error of the frequency fit, so the growth is
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 
 #include "timesync/estimator/filter.hpp"
@@ -85,6 +88,8 @@ class Estimator {
   bool ever_locked_ = false;
   uint64_t since_reset_ = 0;
   static constexpr int kMaxDeviationRun = 8;
+  static constexpr size_t kRecentSamples = 16;
+  std::deque<Sample> recent_;  // accepted since the last step, newest last
   int deviation_run_ = 0;
 };
 

@@ -1,0 +1,384 @@
+#include "agent.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+
+#include "timesync/daemon/log.hpp"
+
+namespace timesync::agent {
+namespace {
+
+constexpr int kGoodSamplesPerPollStep = 4;
+
+int64_t unix_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& target) {
+  grpc::ChannelArguments args;
+  // A master that comes back should be found within about a second, not after
+  // gRPC's default backoff of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A retried exchange would carry a stale t0; a lost sample is better.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+const char* reason_text(v1::AlarmReason r) {
+  switch (r) {
+    case v1::ALARM_REASON_BOUND_EXCEEDED: return "error bound exceeded";
+    case v1::ALARM_REASON_MASTER_UNREACHABLE: return "master unreachable";
+    default: return "unspecified";
+  }
+}
+
+}  // namespace
+
+estimator::EstimatorParams estimator_params(const config::ClientConfig& c) {
+  estimator::EstimatorParams p;
+  p.filter.window = c.filter.window;
+  p.filter.max_delay_ratio = c.filter.max_delay_ratio;
+  p.filter.max_delay_dev_ratio = c.filter.max_delay_dev_ratio;
+  p.step_threshold_ns = c.servo.step_threshold_ms * 1e6;
+  p.max_slew_ppb = c.servo.max_slew_ppm * 1e3;
+  p.max_freq_ppb = c.servo.max_freq_ppm * 1e3;
+  p.min_freq_uncertainty_ppb = c.bound.min_freq_uncertainty_ppb;
+  p.holdover_wander_ppb_per_s = c.bound.holdover_wander_ppb_per_s;
+  return p;
+}
+
+static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& c) {
+  estimator::PllParams p;
+  p.phase_time_constant_s = c.servo.phase_time_constant_s;
+  p.freq_time_constant_s = c.servo.freq_time_constant_s;
+  return estimator::make_pll_servo(p);  // ServoType::kPll is the only type so far
+}
+
+Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
+             SegmentWriter& writer, AlarmHub& alarms)
+    : cfg_(cfg),
+      id_(std::move(agent_id)),
+      local_(local),
+      writer_(writer),
+      alarms_(alarms),
+      channel_(make_channel(cfg.master)),
+      stub_(v1::TimeService::NewStub(channel_)),
+      est_(estimator_params(cfg), make_servo(cfg)),
+      max_error_ns_(static_cast<int64_t>(std::llround(cfg.alarm.max_error_us * 1e3))),
+      start_local_(local.now_ns()),
+      last_answer_local_(start_local_),
+      poll_s_(cfg.poll.min_s),
+      published_epoch_(writer.previous_epoch()) {}
+
+Agent::Answer Agent::exchange() {
+  Answer a;
+  v1::GetTimeRequest req;
+  req.set_sequence(++sequence_);
+  req.set_client_id(id_);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::microseconds(std::llround(cfg_.poll.rpc_timeout_s * 1e6));
+  // Connect first: a t0 taken before the TCP and HTTP/2 handshakes would put
+  // them into the delay of the first sample after every (re)connection.
+  if (channel_->GetState(true) != GRPC_CHANNEL_READY && !channel_->WaitForConnected(deadline)) {
+    a.error = "cannot connect to " + cfg_.master;
+    return a;
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  // t0 as late and t3 as early as the API allows: the stub call is all that
+  // lies between them.
+  a.x.t0 = LocalTime{local_.now_ns()};
+  req.set_client_send_ns(a.x.t0.ns);
+  const grpc::Status st = stub_->GetTime(&ctx, req, &a.resp);
+  a.x.t3 = LocalTime{local_.now_ns()};
+  if (!st.ok()) {
+    a.error = "GetTime: " + st.error_message() + " (code " +
+              std::to_string(static_cast<int>(st.error_code())) + ")";
+    return a;
+  }
+  if (a.resp.sequence() != req.sequence() || a.resp.client_send_ns() != a.x.t0.ns) {
+    a.error = "GetTime: the answer does not echo our sequence and t0";
+    return a;
+  }
+  if (a.resp.timebase() == v1::TIMEBASE_UNSPECIFIED) {
+    a.error = "GetTime: the master did not say which timebase it serves";
+    return a;
+  }
+  a.x.t1_ns = a.resp.master_receive_ns();
+  a.x.t2_ns = a.resp.master_send_ns();
+  a.x.master_error_ns = a.resp.master_error_ns();
+  a.ok = true;
+  return a;
+}
+
+void Agent::on_answer(const Answer& a) {
+  const v1::GetTimeResponse& r = a.resp;
+  const bool known = !master_id_.empty();
+  if (known && (r.master_id() != master_id_ || r.master_epoch() != master_epoch_ ||
+                r.timebase() != master_timebase_)) {
+    TS_LOG_WARN("master timeline changed ('%s' epoch %016" PRIx64 " -> '%s' epoch %016" PRIx64
+                "): re-locking with a step",
+                master_id_.c_str(), master_epoch_, r.master_id().c_str(), r.master_epoch());
+    est_.reset();
+  } else if (known && r.master_instance() != master_instance_) {
+    TS_LOG_INFO("master '%s' restarted (instance %016" PRIx64 " -> %016" PRIx64
+                "), same timeline: continuing",
+                r.master_id().c_str(), master_instance_, r.master_instance());
+  }
+  if (!known) {
+    TS_LOG_INFO("master '%s' at %s answers: epoch %016" PRIx64 ", delay %.1f us",
+                r.master_id().c_str(), cfg_.master.c_str(), r.master_epoch(),
+                static_cast<double>((a.x.t3.ns - a.x.t0.ns) - (a.x.t2_ns - a.x.t1_ns)) / 1e3);
+  }
+  master_id_ = r.master_id();
+  master_epoch_ = r.master_epoch();
+  master_timebase_ = r.timebase();
+  master_instance_ = r.master_instance();
+
+  // The new line takes effect from now, after every reading made so far.
+  const estimator::AddResult res = est_.add(a.x, LocalTime{local_.now_ns()});
+  if (res.verdict == estimator::Verdict::kAccepted) {
+    ++good_at_poll_;
+    last_offset_ns_ = res.sample.offset_ns;
+    const estimator::Estimate& e = est_.estimate();
+    TS_LOG_DEBUG("sample: offset %" PRId64 " ns, delay %" PRId64 " ns, weight %.3f, phase error "
+                 "%.0f ns, freq %+.3f ppb (sigma %.3f), slew %+.3f ppb, bound %" PRIu64 " ns",
+                 res.sample.offset_ns, res.sample.delay_ns, res.sample.weight, e.phase_error_ns,
+                 e.freq_est_ppb, e.freq_sigma_ppb, e.slew_ppb, e.bound_at_as_of_ns);
+  } else {
+    TS_LOG_DEBUG("sample rejected (%s): offset %" PRId64 " ns, delay %" PRId64 " ns",
+                 estimator::to_string(res.verdict), res.sample.offset_ns, res.sample.delay_ns);
+  }
+  if (est_.estimate().epoch != est_epoch_seen_) {
+    est_epoch_seen_ = est_.estimate().epoch;
+    ++published_epoch_;
+    TS_LOG_INFO("timeline set: offset %+.9f s from the master (epoch %" PRIu64 ")",
+                static_cast<double>(res.sample.offset_ns) / 1e9, published_epoch_);
+  }
+}
+
+TransformSnapshot Agent::build(int64_t now_local) const {
+  TransformSnapshot s;
+  s.max_error_ns = static_cast<uint64_t>(max_error_ns_);
+  s.epoch = published_epoch_;
+  s.master_instance = master_instance_;
+  s.set_master_name(master_id_);
+  const estimator::Estimate& e = est_.estimate();
+  const int64_t h_now = local_.to_host_raw_ns(now_local);
+  if (!e.valid) {
+    s.as_of = s.void_after = s.ref_local = LocalTime{h_now};
+    s.ref_sync = SyncTime{h_now};
+    s.status = ClockStatus::kUnsynchronized;
+    return s;
+  }
+  // The estimator's line is in local-clock terms; readers evaluate at host raw.
+  // Anchor at now: sync(h_now) = line(now_local), and carry the local clock's
+  // rate against host raw into the frequency: (1 + f)(1 + r) - 1.
+  const double f = e.line.freq_ppb;
+  const double r = local_.rate_vs_host_ppb(h_now);
+  s.ref_local = LocalTime{h_now};
+  s.ref_sync = e.line.at(LocalTime{now_local});
+  s.freq_adj_q48 = ppb_to_q48(f + r + f * r * 1e-9);
+
+  const int64_t void_after_local =
+      e.as_of.ns + static_cast<int64_t>(std::llround(cfg_.alarm.void_after_s * 1e9));
+  s.as_of = LocalTime{local_.to_host_raw_ns(e.as_of.ns)};
+  s.void_after = LocalTime{local_.to_host_raw_ns(void_after_local)};
+  // Growth is per second of local time; per host second it is (1 + r) times
+  // that. +1 ppb and +2 ns cover the rounding of the two mappings.
+  const double growth = est_.growth_until(LocalTime{void_after_local}) * (1 + std::fabs(r) * 1e-9);
+  s.bound_growth_ppb = static_cast<uint64_t>(std::ceil(growth)) + 1;
+  s.bound_at_as_of_ns = e.bound_at_as_of_ns + 2;
+
+  if (!est_.locked() || alarm_active_) {
+    s.status = ClockStatus::kUnsynchronized;
+  } else if (consecutive_failures_ > 0) {
+    s.status = ClockStatus::kHoldover;
+  } else {
+    s.status = ClockStatus::kSynchronized;
+  }
+  return s;
+}
+
+double Agent::since_answer_s(int64_t now_local) const {
+  return static_cast<double>(now_local - last_answer_local_) / 1e9;
+}
+
+void Agent::raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now) {
+  alarm_active_ = true;
+  alarm_reason_ = reason;
+  v1::AlarmEvent e;
+  e.set_kind(v1::AlarmEvent::RAISED);
+  e.set_reason(reason);
+  e.set_message(msg);
+  e.set_unix_time_ns(unix_now_ns());
+  e.set_bound_ns(bound_now);
+  e.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
+  e.set_since_last_answer_s(since_answer_s(local_.now_ns()));
+  TS_LOG_WARN("ALARM raised: out of sync: %s; timestamps are refused", msg.c_str());
+  alarms_.publish(std::move(e));
+}
+
+void Agent::clear(uint64_t bound_now) {
+  alarm_active_ = false;
+  v1::AlarmEvent e;
+  e.set_kind(v1::AlarmEvent::CLEARED);
+  e.set_reason(alarm_reason_);
+  char msg[160];
+  std::snprintf(msg, sizeof msg, "back in sync: bound %.3f us below %.3f us x %.2f",
+                static_cast<double>(bound_now) / 1e3, static_cast<double>(max_error_ns_) / 1e3,
+                cfg_.alarm.clear_ratio);
+  e.set_message(msg);
+  e.set_unix_time_ns(unix_now_ns());
+  e.set_bound_ns(bound_now);
+  e.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
+  e.set_since_last_answer_s(since_answer_s(local_.now_ns()));
+  TS_LOG_INFO("ALARM cleared (%s): %s", reason_text(alarm_reason_), msg);
+  alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
+  alarms_.publish(std::move(e));
+}
+
+void Agent::update_alarm(int64_t now_local, uint64_t bound_now) {
+  const double silent_s = since_answer_s(now_local);
+  const bool unreachable = silent_s >= cfg_.alarm.unreachable_after_s;
+  const bool has_bound = est_.estimate().valid;
+  char msg[256];
+  if (!alarm_active_) {
+    if (unreachable) {
+      std::snprintf(msg, sizeof msg, "master %s unreachable for %.1f s (last error: %s)",
+                    cfg_.master.c_str(), silent_s, last_error_.c_str());
+      raise(v1::ALARM_REASON_MASTER_UNREACHABLE, msg, has_bound ? bound_now : 0);
+    } else if (ever_locked_ && has_bound && bound_now > static_cast<uint64_t>(max_error_ns_)) {
+      std::snprintf(msg, sizeof msg, "error bound %.3f us exceeds max_error %.3f us",
+                    static_cast<double>(bound_now) / 1e3, static_cast<double>(max_error_ns_) / 1e3);
+      raise(v1::ALARM_REASON_BOUND_EXCEEDED, msg, bound_now);
+    }
+    return;
+  }
+  const double clear_below = cfg_.alarm.clear_ratio * static_cast<double>(max_error_ns_);
+  if (!unreachable && consecutive_failures_ == 0 && est_.locked() &&
+      static_cast<double>(bound_now) < clear_below) {
+    clear(bound_now);
+  }
+}
+
+void Agent::adapt_poll(uint64_t bound_now) {
+  if (!est_.locked() || alarm_active_ || consecutive_failures_ > 0) {
+    poll_s_ = cfg_.poll.min_s;
+    good_at_poll_ = 0;
+    return;
+  }
+  // The bound expected two polls ahead, if nothing new arrives.
+  const double ahead = static_cast<double>(bound_now) +
+                       est_.estimate().growth_ppb * 2 * poll_s_;
+  if (ahead > 0.5 * static_cast<double>(max_error_ns_)) {
+    poll_s_ = std::max(cfg_.poll.min_s, poll_s_ / 2);
+    good_at_poll_ = 0;
+  } else if (good_at_poll_ >= kGoodSamplesPerPollStep) {
+    poll_s_ = std::min(cfg_.poll.max_s, poll_s_ * 2);
+    good_at_poll_ = 0;
+  }
+}
+
+void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, int64_t now_local) {
+  const estimator::Estimate& e = est_.estimate();
+  v1::SyncState state = v1::SYNC_STATE_UNSYNCHRONIZED;
+  if (snap.status == ClockStatus::kSynchronized) state = v1::SYNC_STATE_SYNCHRONIZED;
+  if (snap.status == ClockStatus::kHoldover) state = v1::SYNC_STATE_HOLDOVER;
+  if (state != v1::SYNC_STATE_UNSYNCHRONIZED && time_to_sync_s_ < 0) {
+    time_to_sync_s_ = static_cast<double>(now_local - start_local_) / 1e9;
+    TS_LOG_INFO("synchronized to '%s' after %.3f s: offset %+.3f us, freq %+.3f ppm, bound %.3f us",
+                master_id_.c_str(), time_to_sync_s_,
+                static_cast<double>(e.line.at(LocalTime{now_local}).ns - now_local) / 1e3,
+                e.freq_est_ppb / 1e3, static_cast<double>(bound_now) / 1e3);
+  }
+  v1::AgentStatus st;
+  st.set_agent_id(id_);
+  st.set_master_target(cfg_.master);
+  st.set_master_id(master_id_);
+  st.set_master_instance(master_instance_);
+  st.set_master_epoch(master_epoch_);
+  st.set_timebase(master_timebase_);
+  st.set_state(state);
+  st.set_alarm_active(alarm_active_);
+  st.set_alarm_reason(alarm_reason_);
+  st.set_published_epoch(published_epoch_);
+  st.set_bound_ns(e.valid ? bound_now : 0);
+  st.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
+  st.set_last_offset_ns(last_offset_ns_);
+  st.set_last_delay_ns(e.last_delay_ns);
+  st.set_freq_ppm(e.freq_est_ppb / 1e3);
+  st.set_freq_sigma_ppb(e.freq_sigma_ppb);
+  st.set_slew_ppm(e.slew_ppb / 1e3);
+  st.set_poll_interval_s(poll_s_);
+  st.set_samples_accepted(e.accepted);
+  st.set_samples_rejected(e.rejected);
+  st.set_rpc_failures(rpc_failures_);
+  st.set_since_last_answer_s(since_answer_s(now_local));
+  st.set_time_to_sync_s(time_to_sync_s_);
+  st.set_servo(est_.servo_name());
+  st.set_local_clock(local_.describe());
+  st.set_segment(writer_.path());
+  st.set_local_rate_ppm(local_.rate_vs_host_ppb(local_.to_host_raw_ns(now_local)) / 1e3);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_ = std::move(st);
+  }
+  if (on_state_) on_state_(state);
+}
+
+v1::AgentStatus Agent::status() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return status_;
+}
+
+void Agent::run(const Waker& stop) {
+  TS_LOG_INFO("agent '%s': master %s, local clock %s, segment %s", id_.c_str(),
+              cfg_.master.c_str(), local_.describe().c_str(), writer_.path().c_str());
+  int64_t next_poll = local_.now_ns();
+  while (!stop.signalled()) {
+    const Answer a = exchange();
+    if (a.ok) {
+      if (consecutive_failures_ > 0) {
+        TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
+                    consecutive_failures_);
+      }
+      consecutive_failures_ = 0;
+      last_answer_local_ = a.x.t3.ns;
+      on_answer(a);
+    } else {
+      ++rpc_failures_;
+      if (consecutive_failures_++ == 0) {
+        TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
+                    a.error.c_str());
+      }
+      last_error_ = a.error;
+    }
+    if (est_.locked()) ever_locked_ = true;
+
+    const int64_t now_local = local_.now_ns();
+    TransformSnapshot snap = build(now_local);
+    const uint64_t bound_now =
+        est_.estimate().valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;
+    const bool was_active = alarm_active_;
+    update_alarm(now_local, bound_now);
+    if (alarm_active_ != was_active) snap = build(now_local);  // status follows the alarm
+    writer_.publish(snap);
+    adapt_poll(bound_now);
+    publish_status(snap, bound_now, now_local);
+
+    next_poll += static_cast<int64_t>(std::llround(poll_s_ * 1e9));
+    if (next_poll < now_local) next_poll = now_local;  // never poll in a burst to catch up
+    local_.sleep_until(next_poll, &stop);
+  }
+}
+
+}  // namespace timesync::agent

@@ -1,0 +1,109 @@
+// Agent: the measurement loop of timesync-agent.
+//
+// Each round: one GetTime exchange over a persistent channel, the estimator
+// (filter + servo + bound), the out-of-sync decision, one publication into the
+// shared segment, then a sleep until the next poll. Everything happens on the
+// thread that calls run(); other threads only read status() and the alarm hub.
+//
+// Local clock: the agent's TimeSource, CLOCK_MONOTONIC_RAW in production or a
+// simulated oscillator. Readers evaluate the published transform at the host's
+// CLOCK_MONOTONIC_RAW, so with a simulated clock each publication maps the
+// estimator's line onto host raw using the oscillator's rate at that instant
+// (exact for a constant frequency; a frequency change between two publications
+// reaches readers at the next one).
+//
+// Status published (and the reader's verdict):
+//   unsynchronized - no locked estimate yet, or the out-of-sync alarm is raised:
+//                    timestamps are refused;
+//   holdover       - the last exchange failed; the bound keeps growing;
+//   synchronized   - otherwise.
+// The alarm is raised when the master has not answered for
+// alarm.unreachable_after_s, or when the bound exceeds alarm.max_error_us after
+// the first lock; it clears once the master answers and the bound is below
+// alarm.clear_ratio x max_error (hysteresis).
+//
+// Thread safety: run() on one thread; status() from any.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "alarm_hub.hpp"
+#include "timesync/config/config.hpp"
+#include "timesync/estimator/estimator.hpp"
+#include "timesync/timebase/time_source.hpp"
+#include "timesync/v1/timesync.grpc.pb.h"
+#include "timesync/writer.hpp"
+
+namespace timesync::agent {
+
+class Agent {
+ public:
+  Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
+        SegmentWriter& writer, AlarmHub& alarms);
+
+  // Runs until `stop` is signalled.
+  void run(const Waker& stop);
+  v1::AgentStatus status() const;
+  // Called after each round with whether readers get times now (for health).
+  void set_on_state(std::function<void(v1::SyncState)> f) { on_state_ = std::move(f); }
+
+ private:
+  struct Answer {
+    bool ok = false;
+    estimator::Exchange x;
+    v1::GetTimeResponse resp;
+    std::string error;
+  };
+  Answer exchange();
+  void on_answer(const Answer& a);
+  void update_alarm(int64_t now_local, uint64_t bound_now);
+  void raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now);
+  void clear(uint64_t bound_now);
+  TransformSnapshot build(int64_t now_local) const;
+  void adapt_poll(uint64_t bound_now);
+  void publish_status(const TransformSnapshot& snap, uint64_t bound_now, int64_t now_local);
+  double since_answer_s(int64_t now_local) const;
+
+  config::ClientConfig cfg_;
+  std::string id_;
+  const TimeSource& local_;
+  SegmentWriter& writer_;
+  AlarmHub& alarms_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TimeService::Stub> stub_;
+  estimator::Estimator est_;
+  std::function<void(v1::SyncState)> on_state_;
+
+  const int64_t max_error_ns_;
+  const int64_t start_local_;
+  uint64_t sequence_ = 0;
+  int64_t last_answer_local_;   // start time until the first answer
+  int consecutive_failures_ = 0;
+  uint64_t rpc_failures_ = 0;
+  std::string last_error_;
+  double poll_s_;
+  int good_at_poll_ = 0;
+  int64_t last_offset_ns_ = 0;  // of the last accepted sample
+  uint64_t est_epoch_seen_ = 0;
+  uint64_t published_epoch_;
+  bool ever_locked_ = false;
+  bool alarm_active_ = false;
+  v1::AlarmReason alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
+  double time_to_sync_s_ = -1;
+  // The master's timeline as last seen: a change of any of these resets.
+  std::string master_id_;
+  uint64_t master_epoch_ = 0;
+  v1::Timebase master_timebase_ = v1::TIMEBASE_UNSPECIFIED;
+  uint64_t master_instance_ = 0;
+
+  mutable std::mutex status_mu_;
+  v1::AgentStatus status_;
+};
+
+estimator::EstimatorParams estimator_params(const config::ClientConfig& c);
+
+}  // namespace timesync::agent

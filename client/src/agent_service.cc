@@ -1,0 +1,32 @@
+#include "agent_service.hpp"
+
+namespace timesync::agent {
+
+grpc::Status AgentServiceImpl::GetAgentStatus(grpc::ServerContext* /*ctx*/,
+                                              const v1::GetAgentStatusRequest* /*req*/,
+                                              v1::AgentStatus* resp) {
+  *resp = agent_.status();
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::WatchAlarms(grpc::ServerContext* ctx,
+                                           const v1::WatchAlarmsRequest* /*req*/,
+                                           grpc::ServerWriter<v1::AlarmEvent>* out) {
+  // Sequence first, then the active alarm: an event published in between is
+  // sent by the loop below, so nothing falls in the gap.
+  uint64_t sent = alarms_.last_sequence();
+  if (std::optional<v1::AlarmEvent> a = alarms_.active(); a && a->sequence() <= sent) {
+    if (!out->Write(*a)) return grpc::Status::OK;
+  }
+  // Wake up now and then to notice a cancelled client or a stopping agent.
+  while (!ctx->IsCancelled() && !alarms_.closed()) {
+    for (const v1::AlarmEvent& e : alarms_.wait(sent, std::chrono::milliseconds(200))) {
+      if (!out->Write(e)) return grpc::Status::OK;  // the client went away
+      sent = e.sequence();
+    }
+  }
+  return alarms_.closed() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is stopping")
+                          : grpc::Status::CANCELLED;
+}
+
+}  // namespace timesync::agent

@@ -1,0 +1,27 @@
+// The agent's local gRPC service: status and the alarm stream.
+//
+// Thread safety: gRPC calls the handlers concurrently; they only read the
+// agent's status copy and the alarm hub.
+#pragma once
+
+#include "agent.hpp"
+#include "alarm_hub.hpp"
+#include "timesync/v1/timesync.grpc.pb.h"
+
+namespace timesync::agent {
+
+class AgentServiceImpl final : public v1::AgentService::Service {
+ public:
+  AgentServiceImpl(const Agent& agent, AlarmHub& alarms) : agent_(agent), alarms_(alarms) {}
+
+  grpc::Status GetAgentStatus(grpc::ServerContext* ctx, const v1::GetAgentStatusRequest* req,
+                              v1::AgentStatus* resp) override;
+  grpc::Status WatchAlarms(grpc::ServerContext* ctx, const v1::WatchAlarmsRequest* req,
+                           grpc::ServerWriter<v1::AlarmEvent>* out) override;
+
+ private:
+  const Agent& agent_;
+  AlarmHub& alarms_;
+};
+
+}  // namespace timesync::agent
