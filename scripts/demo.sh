@@ -1,35 +1,73 @@
 #!/usr/bin/env bash
 # The README's demo command: installs what is missing, builds, and runs the demo.
 #
-# A simulated agent publishes a transform (its master runs 35 ppm fast of this
-# host) into a shared-memory segment; an application reads it through
-# libtimesync and prints time, bound, status and epoch. Halfway through the
-# publisher loses its master: holdover, then out of sync when the bound passes
-# 100 us, then back in sync.
+#   ./scripts/demo.sh [seconds]      (default 40; Ctrl-C ends it early)
+#
+# One master and two agents on loopback, as real processes talking gRPC, each
+# agent on a simulated crystal: "camera" runs 35 ppm fast and starts 250 ms
+# off, "sensor" runs 20 ppm slow and starts 1.5 s off. timesync-ctl monitor
+# prints a live table per agent (offset, frequency estimate, bound, status and
+# the TRUE error of the time applications read from the agent's shared segment)
+# and counts readings, sampled every millisecond, whose truth left the bound.
+# At 40% of the run the master is killed for 8 s: holdover, then the
+# out-of-sync alarm (timestamps refused), then resync when it comes back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+seconds=${1:-40}
+[[ "$seconds" =~ ^[0-9]+$ ]] && (( seconds >= 10 )) || { echo "usage: $0 [seconds >= 10]" >&2; exit 64; }
 bash scripts/deps.sh
 bash scripts/build.sh default >/dev/null
-bin=build/default/tools
+bin=build/default
+cfg=config/demo
 dir=$(mktemp -d /tmp/timesync-demo-XXXXXX)
-seg=$dir/segment
-pub=""
+pids=()
 cleanup() {
-  [ -n "$pub" ] && kill "$pub" 2>/dev/null && wait "$pub" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$bin/timesync-sim-publisher" --path "$seg" --drift-ppm 35 --offset-s 1.5 --rate-hz 10 \
-  --acquire-s 1 --outage-at-s 4 --outage-for-s 5 --max-error-us 100 --duration-s 12 &
-pub=$!
-# Bounded wait for the publisher's first write; fail loudly if it died instead.
-for _ in $(seq 100); do
-  [ -e "$seg" ] && break
-  kill -0 "$pub" 2>/dev/null || { echo "demo: the publisher exited before creating $seg" >&2; exit 1; }
-  sleep 0.05
+# Every simulated clock starts at the same CLOCK_MONOTONIC_RAW instant, so the
+# monitor can compute the truth.
+origin=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW))')
+"$bin/server/timesync-master" --config "$cfg/master.yaml" --check-config >/dev/null
+for a in camera sensor; do
+  "$bin/client/timesync-agent" --config "$cfg/$a.yaml" --check-config >/dev/null
 done
-[ -e "$seg" ] || { echo "demo: no segment at $seg after 5 s" >&2; exit 1; }
-echo "reading $seg through libtimesync every 400 ms:"
-"$bin/timesync-now" --path "$seg" --watch --interval-ms 400 --count 28 || true
+# The master, and its outage: killed at 40% of the run, restarted 8 s later.
+(
+  "$bin/server/timesync-master" --config "$cfg/master.yaml" 2>"$dir/master.log" &
+  master=$!
+  trap 'kill "$master" 2>/dev/null' EXIT
+  sleep $(( seconds * 2 / 5 ))
+  echo "  --- master killed (SIGKILL) ---"
+  kill -KILL "$master"
+  wait "$master" 2>/dev/null || true
+  sleep 8
+  echo "  --- master restarted ---"
+  exec "$bin/server/timesync-master" --config "$cfg/master.yaml" 2>>"$dir/master.log"
+) &
+pids+=("$!")
+for a in camera sensor; do
+  "$bin/client/timesync-agent" --config "$cfg/$a.yaml" --sim-origin-ns "$origin" 2>"$dir/$a.log" &
+  pids+=("$!")
+done
+# Alarms as the agents stream them (WatchAlarms), prefixed with the agent.
+for a in camera:17451 sensor:17452; do
+  ( "$bin/tools/timesync-ctl" alarms --target "127.0.0.1:${a#*:}" 2>/dev/null |
+      sed -u "s/^/  [alarm ${a%%:*}] /" ) &
+  pids+=("$!")
+done
+pids+=("$!")
+
+echo "timesync demo: master 127.0.0.1:17450, agents camera (+35 ppm) and sensor (-20 ppm), ${seconds} s"
+rc=0
+"$bin/tools/timesync-ctl" monitor --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
+  --duration-s "$seconds" --interval-ms 2000 --settle-s 5 \
+  --truth-master-config "$cfg/master.yaml" --sim-origin-ns "$origin" || rc=$?
+echo
+echo "agent logs:"
+grep -h -E "synchronized to|ALARM|timeline set|restarted" "$dir/camera.log" "$dir/sensor.log" | cut -c1-160 || true
+exit "$rc"

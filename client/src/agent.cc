@@ -76,7 +76,18 @@ Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSo
       start_local_(local.now_ns()),
       last_answer_local_(start_local_),
       poll_s_(cfg.poll.min_s),
-      published_epoch_(writer.previous_epoch()) {}
+      published_epoch_(writer.previous_epoch()) {
+  status_.set_agent_id(id_);
+  status_.set_master_target(cfg_.master);
+  status_.set_state(v1::SYNC_STATE_UNSYNCHRONIZED);
+  status_.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
+  status_.set_poll_interval_s(poll_s_);
+  status_.set_time_to_sync_s(-1);
+  status_.set_freq_sigma_ppb(-1);
+  status_.set_servo(est_.servo_name());
+  status_.set_local_clock(local_.describe());
+  status_.set_segment(writer_.path());
+}
 
 Agent::Answer Agent::exchange() {
   Answer a;
