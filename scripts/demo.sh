@@ -24,7 +24,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$dir"
+  rm -rf "$dir" /dev/shm/timesync-demo-camera* /dev/shm/timesync-demo-sensor*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -31,7 +31,7 @@ namespace timesync::config {
 
 // Enumerators are in the order of their names in the schema (config.cc).
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
-// The master's timeline: CLOCK_MONOTONIC, or CLOCK_REALTIME (a jump larger than
+// The master's timeline: CLOCK_MONOTONIC_RAW, or CLOCK_REALTIME (a jump larger than
 // realtime_step_threshold_ms bumps the epoch).
 enum class Timebase { kMonotonic, kRealtime };
 enum class ServoType { kPll };
