@@ -16,26 +16,12 @@
 int main(int argc, char** argv) {
   using namespace timesync;
   daemon::set_log_program("timesync-agent");
-  const daemon::Options opts =
-      daemon::parse_options(argc, argv, "timesync-agent", config::describe_client_schema());
-  config::Loaded<config::ClientConfig> loaded = config::load_client(opts.config_path);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "timesync-agent: %s\n", loaded.error.c_str());
-    return daemon::kExitConfig;
-  }
-  if (opts.check_only) {
-    std::printf("%s: ok\n", opts.config_path.c_str());
-    return daemon::kExitOk;
-  }
-  const config::ClientConfig& cfg = *loaded.value;
-  daemon::set_log_level(cfg.log_level);
-
-  Result<Waker> waker = Waker::create();
-  if (!waker.ok()) {
-    TS_LOG_ERROR("cannot create an eventfd");
-    return daemon::kExitFailure;
-  }
-  daemon::SignalThread signals(waker.value());
+  daemon::Options opts;
+  const config::ClientConfig cfg =
+      daemon::start_daemon(argc, argv, "timesync-agent", config::describe_client_schema(),
+                           &config::load_client, &opts);
+  const Waker waker = daemon::make_waker_or_exit();
+  daemon::SignalThread signals(waker);
 
   std::string why;
   Result<std::unique_ptr<SegmentWriter>> writer = SegmentWriter::create(cfg.segment, &why);
@@ -66,7 +52,7 @@ int main(int argc, char** argv) {
   });
   TS_LOG_INFO("local service on %s", cfg.listen.c_str());
 
-  agent.run(waker.value());
+  agent.run(waker);
 
   alarms.close();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

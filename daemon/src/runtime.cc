@@ -77,6 +77,25 @@ Options parse_options(int argc, char** argv, const char* program, const std::str
   return o;
 }
 
+void log_and_exit_config(const char* program, const std::string& error) {
+  std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+  std::exit(kExitConfig);
+}
+
+void exit_config_ok(const std::string& path) {
+  std::printf("%s: ok\n", path.c_str());
+  std::exit(kExitOk);
+}
+
+Waker make_waker_or_exit() {
+  Result<Waker> w = Waker::create();
+  if (!w.ok()) {
+    TS_LOG_ERROR("cannot create an eventfd for shutdown signalling");
+    std::exit(kExitFailure);
+  }
+  return std::move(w.value());
+}
+
 SignalThread::SignalThread(const Waker& waker) : waker_(waker) {
   sigset_t set = shutdown_set();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -42,26 +42,12 @@ uint64_t initial_epoch(const config::MasterConfig& c, int64_t sim_origin_ns) {
 
 int main(int argc, char** argv) {
   daemon::set_log_program("timesync-master");
-  const daemon::Options opts =
-      daemon::parse_options(argc, argv, "timesync-master", config::describe_master_schema());
-  config::Loaded<config::MasterConfig> loaded = config::load_master(opts.config_path);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "timesync-master: %s\n", loaded.error.c_str());
-    return daemon::kExitConfig;
-  }
-  if (opts.check_only) {
-    std::printf("%s: ok\n", opts.config_path.c_str());
-    return daemon::kExitOk;
-  }
-  const config::MasterConfig& cfg = *loaded.value;
-  daemon::set_log_level(cfg.log_level);
-
-  Result<Waker> waker = Waker::create();
-  if (!waker.ok()) {
-    TS_LOG_ERROR("cannot create an eventfd");
-    return daemon::kExitFailure;
-  }
-  daemon::SignalThread signals(waker.value());
+  daemon::Options opts;
+  const config::MasterConfig cfg =
+      daemon::start_daemon(argc, argv, "timesync-master", config::describe_master_schema(),
+                           &config::load_master, &opts);
+  const Waker waker = daemon::make_waker_or_exit();
+  daemon::SignalThread signals(waker);
 
   const bool realtime = cfg.timebase == config::Timebase::kRealtime && !cfg.sim_clock.enabled;
   std::unique_ptr<TimeSource> source = realtime ? make_realtime_source()
@@ -96,10 +82,10 @@ int main(int argc, char** argv) {
   // Housekeeping: look for realtime steps even when no agent asks.
   const std::unique_ptr<TimeSource> ticker = make_monotonic_raw_source();
   int64_t next = ticker->now_ns();
-  while (!waker.value().signalled()) {
+  while (!waker.signalled()) {
     timeline.check();
     next += 100'000'000;
-    ticker->sleep_until(next, &waker.value());
+    ticker->sleep_until(next, &waker);
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   TS_LOG_INFO("stopped after %llu requests, %llu timeline steps",

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "timesync/config/config.hpp"
+#include "timesync/daemon/log.hpp"
 #include "timesync/timebase/time_source.hpp"
 
 namespace timesync::daemon {
@@ -38,6 +39,13 @@ struct Options {
 // prints to stderr and exits kExitUsage. `schema` is the role's
 // describe_*_schema() text.
 Options parse_options(int argc, char** argv, const char* program, const std::string& schema);
+
+// The start every daemon shares: parse the command line, load the config with
+// `load` (on error: "program: file:line: ..." on stderr, exit kExitConfig; with
+// --check-config: "file: ok", exit 0), set the log level.
+template <class Config>
+Config start_daemon(int argc, char** argv, const char* program, const std::string& schema,
+                    config::Loaded<Config> (*load)(const std::string&), Options* opts);
 
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and, through
 // inheritance, in every thread it starts later (call it first in main), then
@@ -74,5 +82,22 @@ uint64_t random_instance_id();
 std::unique_ptr<grpc::Server> start_grpc_server(const std::string& listen,
                                                 const std::vector<grpc::Service*>& services,
                                                 int threads, std::string* why);
+
+// A waker for shutdown; exits kExitFailure if the kernel has no eventfd left.
+Waker make_waker_or_exit();
+
+void log_and_exit_config(const char* program, const std::string& error);
+void exit_config_ok(const std::string& path);
+
+template <class Config>
+Config start_daemon(int argc, char** argv, const char* program, const std::string& schema,
+                    config::Loaded<Config> (*load)(const std::string&), Options* opts) {
+  *opts = parse_options(argc, argv, program, schema);
+  config::Loaded<Config> loaded = load(opts->config_path);
+  if (!loaded.ok()) log_and_exit_config(program, loaded.error);
+  if (opts->check_only) exit_config_ok(opts->config_path);
+  set_log_level(loaded.value->log_level);
+  return std::move(*loaded.value);
+}
 
 }  // namespace timesync::daemon
