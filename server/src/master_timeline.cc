@@ -15,26 +15,46 @@ MasterTimeline::MasterTimeline(std::unique_ptr<TimeSource> source, uint64_t init
       ref_diff_(source_->now_ns() - host_raw_now_ns()),
       epoch_(initial_epoch) {}
 
-MasterTimeline::Reading MasterTimeline::read() const {
-  // Raw first, source second: for CLOCK_REALTIME the pair is ~30 ns apart, far
-  // below any threshold the config allows (>= 1 us).
-  if (threshold_ns_ <= 0) return {source_->now_ns(), epoch_.load(std::memory_order_acquire)};
-  const int64_t raw = host_raw_now_ns();
-  const int64_t ns = source_->now_ns();
-  const int64_t diff = ns - raw;
-  const int64_t ref = ref_diff_.load(std::memory_order_relaxed);
-  if (std::llabs(diff - ref) > threshold_ns_) {
-    on_jump(diff);
-  } else if (diff != ref) {
-    ref_diff_.store(diff, std::memory_order_relaxed);  // slewing: follow it
-  }
-  return {ns, epoch_.load(std::memory_order_acquire)};
+bool MasterTimeline::tight_diff(int64_t* ns, int64_t* diff) const {
+  // Raw, source, raw: the source is compared with the midpoint of the two raw
+  // reads. A thread preempted between them would see the gap as a jump and
+  // bump the epoch for nothing, so a pair that is not tight is not judged.
+  const int64_t raw1 = host_raw_now_ns();
+  *ns = source_->now_ns();
+  const int64_t raw2 = host_raw_now_ns();
+  *diff = *ns - (raw1 + (raw2 - raw1) / 2);
+  return raw2 - raw1 <= threshold_ns_ / 4;
 }
 
-void MasterTimeline::on_jump(int64_t diff) const {
+MasterTimeline::Reading MasterTimeline::read() const {
+  if (threshold_ns_ <= 0) {
+    return {source_->now_ns(), epoch_.load(std::memory_order_acquire), false};
+  }
+  const uint64_t before = epoch_.load(std::memory_order_acquire);
+  int64_t ns = 0, diff = 0;
+  if (tight_diff(&ns, &diff)) {
+    const int64_t ref = ref_diff_.load(std::memory_order_relaxed);
+    if (std::llabs(diff - ref) > threshold_ns_) {
+      on_jump();
+    } else if (diff != ref) {
+      ref_diff_.store(diff, std::memory_order_relaxed);  // slewing: follow it
+    }
+  }
+  // A step detected while we read leaves it open which timeline ns is on.
+  const uint64_t after = epoch_.load(std::memory_order_acquire);
+  return {ns, before, before != after};
+}
+
+void MasterTimeline::on_jump() const {
   std::lock_guard<std::mutex> lock(step_mu_);
+  // Judge a fresh reading, not the caller's: it may have been preempted since,
+  // and another thread may have handled this step already.
+  int64_t ns = 0, diff = 0;
+  bool tight = false;
+  for (int i = 0; i < 3 && !tight; ++i) tight = tight_diff(&ns, &diff);
+  if (!tight) return;  // the next read judges again
   const int64_t ref = ref_diff_.load(std::memory_order_relaxed);
-  if (std::llabs(diff - ref) <= threshold_ns_) return;  // another thread handled it
+  if (std::llabs(diff - ref) <= threshold_ns_) return;
   ref_diff_.store(diff, std::memory_order_relaxed);
   const uint64_t e = epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
   steps_.fetch_add(1, std::memory_order_relaxed);

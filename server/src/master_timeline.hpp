@@ -35,6 +35,8 @@ class MasterTimeline {
   struct Reading {
     int64_t ns = 0;
     uint64_t epoch = 0;
+    bool ambiguous = false;  // a step was detected during this read: ns may be
+                             // on either side of it; do not serve it
   };
   Reading read() const;
   void check() const { read(); }
@@ -43,7 +45,8 @@ class MasterTimeline {
   const TimeSource& source() const { return *source_; }
 
  private:
-  void on_jump(int64_t diff) const;
+  void on_jump() const;
+  bool tight_diff(int64_t* ns, int64_t* diff) const;
 
   std::unique_ptr<TimeSource> source_;
   int64_t threshold_ns_;

@@ -35,7 +35,7 @@ grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* /*ctx*/,
   served_.fetch_add(1, std::memory_order_relaxed);
 
   const MasterTimeline::Reading t2 = timeline_.read();
-  if (t1.epoch != t2.epoch) {
+  if (t1.epoch != t2.epoch || t1.ambiguous || t2.ambiguous) {
     // t1 and t2 belong to different timelines; the pair would be garbage.
     return {grpc::StatusCode::UNAVAILABLE, "the master's timeline stepped; retry"};
   }

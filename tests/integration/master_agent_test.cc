@@ -257,6 +257,32 @@ TEST_F(MasterAgent, BoundAboveMaxErrorRaisesTheAlarmAndTimestampsAreRefused) {
   EXPECT_NE(agent_.log().find("ALARM raised"), std::string::npos);
 }
 
+TEST_F(MasterAgent, ANewMasterTimelineMakesTheAgentRelockInANewEpoch) {
+  // A realtime master's epoch is new on every start (nobody can vouch the clock
+  // was not set meanwhile): the agent must not slew across, but step in a new
+  // epoch that readers see.
+  testing::write_file(master_yaml_, "role: master\nid: test-master\ntimebase: realtime\n"
+                                    "listen: \"127.0.0.1:" + std::to_string(master_port_) + "\"\n");
+  start_master();
+  start_agent("alarm: {max_error_us: 5000, unreachable_after_s: 5}\n");
+  std::optional<Clock> clock = open_clock();
+  ASSERT_TRUE(clock.has_value());
+  ASSERT_TRUE(eventually([&] { return clock->is_synchronized(); }, 15s));
+  const TimestampWithError first = clock->get_timestamp_with_error();
+  ASSERT_TRUE(first.ok());
+  // Realtime is seconds since 1970, far from this host's raw clock.
+  EXPECT_GT(std::llabs(first.time.ns - first.local.ns), 1'000'000'000);
+
+  master_.signal(SIGTERM);
+  ASSERT_EQ(master_.wait(5s), 0);
+  start_master();
+  ASSERT_TRUE(eventually([&] {
+    const TimestampWithError r = clock->get_timestamp_with_error();
+    return r.ok() && r.epoch > first.epoch;
+  }, 15s));
+  EXPECT_NE(agent_.log().find("master timeline changed"), std::string::npos);
+}
+
 TEST_F(MasterAgent, MasterAnswersHealthStatusAndRejectsMalformedRequests) {
   start_master();
   ASSERT_TRUE(eventually([&] { return health(master_target(), "") ==
