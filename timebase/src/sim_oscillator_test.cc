@@ -123,6 +123,11 @@ TEST(SimOscillator, StepsAlternateSignOnSchedule) {
   EXPECT_DOUBLE_EQ(osc.freq_ppm_at(kStart + 30 * kSec), 6.0);   // +step
   // Phase: 25 s at 1 ppm plus 15 s "on" at 5 ppm (10..20 s and 30..35 s).
   EXPECT_LE(std::llabs(osc.truth_offset_ns(kStart + 35 * kSec) - (35'000 + 75'000)), 1);
+  // The rate the agent folds into what it publishes, through the interface.
+  const TimeSource& src = osc;
+  EXPECT_DOUBLE_EQ(src.rate_vs_host_ppb(kStart + 15 * kSec), 6'000.0);
+  EXPECT_DOUBLE_EQ(src.rate_vs_host_ppb(kStart + 25 * kSec), 1'000.0);
+  EXPECT_EQ(make_monotonic_raw_source()->rate_vs_host_ppb(kStart), 0.0);
 }
 
 // The frequency's 1 s increments have sigma = wander * sqrt(1 s), and the phase
