@@ -54,6 +54,13 @@ for a in camera sensor; do
   "$bin/client/timesync-agent" --config "$cfg/$a.yaml" --sim-origin-ns "$origin" 2>"$dir/$a.log" &
   pids+=("$!")
 done
+# Bounded wait until both agents answer (health SERVING), so the table starts full.
+for port in 17451 17452; do
+  for _ in $(seq 100); do
+    "$bin/tools/timesync-ctl" health --target "127.0.0.1:$port" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+done
 # Alarms as the agents stream them (WatchAlarms), prefixed with the agent.
 for a in camera:17451 sensor:17452; do
   ( "$bin/tools/timesync-ctl" alarms --target "127.0.0.1:${a#*:}" 2>/dev/null |
