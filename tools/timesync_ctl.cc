@@ -100,7 +100,12 @@ Args parse(int argc, char** argv) {
     else if (f == "--interval-ms") a.interval_ms = std::max(10, static_cast<int>(num(f, v())));
     else if (f == "--truth-master-config") a.truth_config = v();
     else if (f == "--settle-s") a.settle_s = num(f, v());
-    else if (f == "--sim-origin-ns") a.sim_origin_ns = static_cast<int64_t>(num(f, v()));
+    else if (f == "--sim-origin-ns") {
+      const std::string t = v();
+      if (!daemon::parse_ns(t, &a.sim_origin_ns)) {
+        usage(("bad value for --sim-origin-ns: '" + t + "'").c_str());
+      }
+    }
     else usage(("unknown option '" + f + "'").c_str());
   }
   if (a.targets.empty()) a.targets.push_back(a.cmd == "master" ? "127.0.0.1:7450" : "127.0.0.1:7451");

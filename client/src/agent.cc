@@ -223,38 +223,35 @@ double Agent::since_answer_s(int64_t now_local) const {
   return static_cast<double>(now_local - last_answer_local_) / 1e9;
 }
 
-void Agent::raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now) {
-  alarm_active_ = true;
-  alarm_reason_ = reason;
+v1::AlarmEvent Agent::event(v1::AlarmEvent::Kind kind, const std::string& msg,
+                            uint64_t bound_now) const {
   v1::AlarmEvent e;
-  e.set_kind(v1::AlarmEvent::RAISED);
-  e.set_reason(reason);
+  e.set_kind(kind);
+  e.set_reason(alarm_reason_);
   e.set_message(msg);
   e.set_unix_time_ns(unix_now_ns());
   e.set_bound_ns(bound_now);
   e.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
   e.set_since_last_answer_s(since_answer_s(local_.now_ns()));
+  return e;
+}
+
+void Agent::raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now) {
+  alarm_active_ = true;
+  alarm_reason_ = reason;
   TS_LOG_WARN("ALARM raised: out of sync: %s; timestamps are refused", msg.c_str());
-  alarms_.publish(std::move(e));
+  alarms_.publish(event(v1::AlarmEvent::RAISED, msg, bound_now));
 }
 
 void Agent::clear(uint64_t bound_now) {
   alarm_active_ = false;
-  v1::AlarmEvent e;
-  e.set_kind(v1::AlarmEvent::CLEARED);
-  e.set_reason(alarm_reason_);
   char msg[160];
   std::snprintf(msg, sizeof msg, "back in sync: bound %.3f us below %.3f us x %.2f",
                 static_cast<double>(bound_now) / 1e3, static_cast<double>(max_error_ns_) / 1e3,
                 cfg_.alarm.clear_ratio);
-  e.set_message(msg);
-  e.set_unix_time_ns(unix_now_ns());
-  e.set_bound_ns(bound_now);
-  e.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
-  e.set_since_last_answer_s(since_answer_s(local_.now_ns()));
   TS_LOG_INFO("ALARM cleared (%s): %s", reason_text(alarm_reason_), msg);
+  alarms_.publish(event(v1::AlarmEvent::CLEARED, msg, bound_now));  // keeps the reason
   alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
-  alarms_.publish(std::move(e));
 }
 
 void Agent::update_alarm(int64_t now_local, uint64_t bound_now) {

@@ -63,6 +63,9 @@ class Agent {
   void update_alarm(int64_t now_local, uint64_t bound_now);
   void raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now);
   void clear(uint64_t bound_now);
+  // An alarm event carrying the current reason, values and times.
+  v1::AlarmEvent event(v1::AlarmEvent::Kind kind, const std::string& msg,
+                       uint64_t bound_now) const;
   TransformSnapshot build(int64_t now_local) const;
   void adapt_poll(uint64_t bound_now);
   void publish_status(const TransformSnapshot& snap, uint64_t bound_now, int64_t now_local);

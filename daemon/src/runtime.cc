@@ -42,6 +42,15 @@ sigset_t shutdown_set() {
 
 }  // namespace
 
+bool parse_ns(const std::string& text, int64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || n < 0) return false;
+  *out = n;
+  return true;
+}
+
 Options parse_options(int argc, char** argv, const char* program, const std::string& schema) {
   Options o;
   o.sim_origin_ns = host_raw_now_ns();
@@ -55,13 +64,9 @@ Options parse_options(int argc, char** argv, const char* program, const std::str
       o.config_path = value();
     } else if (a == "--sim-origin-ns") {
       const std::string v = value();
-      char* end = nullptr;
-      errno = 0;
-      const long long n = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || errno != 0 || n < 0) {
+      if (!parse_ns(v, &o.sim_origin_ns)) {
         usage(program, ("--sim-origin-ns needs a non-negative integer, got '" + v + "'").c_str());
       }
-      o.sim_origin_ns = n;
     } else if (a == "--check-config") {
       o.check_only = true;
     } else if (a == "--print-schema") {

@@ -34,6 +34,10 @@ struct Options {
   bool check_only = false;  // --check-config: load, report, exit
 };
 
+// A non-negative decimal integer that fits int64 (e.g. --sim-origin-ns), parsed
+// as an integer so ns values never round through a double. False otherwise.
+bool parse_ns(const std::string& text, int64_t* out);
+
 // Parses --config PATH [--sim-origin-ns N] [--check-config] [--help]
 // [--print-schema]. --help and --print-schema print and exit 0; a usage error
 // prints to stderr and exits kExitUsage. `schema` is the role's
