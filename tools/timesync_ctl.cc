@@ -7,6 +7,7 @@
 //   timesync-ctl monitor --target HOST:PORT [--target ...] [--duration-s S]
 //                        [--interval-ms MS] [--settle-s S]
 //                        [--truth-master-config FILE --sim-origin-ns N]
+//                        [--json FILE] [--trace FILE] [--trace-ms MS]
 //
 // monitor prints one line per agent per interval: offset, frequency estimate,
 // bound, status and, with --truth-master-config, the true error of what the
@@ -16,7 +17,9 @@
 // Between lines it samples each segment every millisecond and counts readings
 // whose true error exceeds the bound; the summary at the end reports them, and
 // the true |error| percentiles of readings made --settle-s or more after the
-// agent's first served reading (convergence).
+// agent's first served reading (convergence). --json writes that summary as
+// JSON; --trace writes JSON lines for plots: one reading per agent every
+// --trace-ms (default 20) and each status line (the test bed uses both).
 //
 // Exit codes: 0 ok; 1 RPC failed or (monitor) the truth left the bound;
 // 2 health not SERVING; 64 usage.
@@ -24,6 +27,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -56,6 +60,8 @@ struct Args {
   std::string truth_config;
   int64_t sim_origin_ns = -1;
   double settle_s = 0;
+  std::string json_path, trace_path;
+  int trace_ms = 20;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -68,6 +74,7 @@ struct Args {
                "       timesync-ctl monitor --target HOST:PORT [...] [--duration-s S]\n"
                "                            [--interval-ms MS] [--settle-s S]\n"
                "                            [--truth-master-config FILE --sim-origin-ns N]\n"
+               "                            [--json FILE] [--trace FILE] [--trace-ms MS]\n"
                "Default target: 127.0.0.1:7450 for master, 127.0.0.1:7451 otherwise.\n");
   std::exit(why != nullptr ? 64 : 0);
 }
@@ -100,6 +107,9 @@ Args parse(int argc, char** argv) {
     else if (f == "--interval-ms") a.interval_ms = std::max(10, static_cast<int>(num(f, v())));
     else if (f == "--truth-master-config") a.truth_config = v();
     else if (f == "--settle-s") a.settle_s = num(f, v());
+    else if (f == "--json") a.json_path = v();
+    else if (f == "--trace") a.trace_path = v();
+    else if (f == "--trace-ms") a.trace_ms = std::max(1, static_cast<int>(num(f, v())));
     else if (f == "--sim-origin-ns") {
       const std::string t = v();
       if (!daemon::parse_ns(t, &a.sim_origin_ns)) {
@@ -237,13 +247,51 @@ struct Watched {
   int64_t first_ok_ns = -1;
   uint64_t reads = 0, ok = 0, violations = 0;
   double worst_excess_ns = 0;
-  v1::AgentStatus last;
+  double bound_sum_ns = 0;  // of served readings after settling
+  v1::AgentStatus first, last;
+  bool have_first = false;
+  int64_t next_trace_ns = 0;
 };
 
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+// The master's true frequency against the agent's local clock, in ppm: what
+// the agent's frequency estimate should read.
+double true_freq_ppm(const TimeSource& truth, const v1::AgentStatus& s) {
+  const double m = truth.rate_vs_host_ppb(host_raw_now_ns()) * 1e-9;
+  const double l = s.local_rate_ppm() * 1e-6;
+  return ((1 + m) / (1 + l) - 1) * 1e6;
+}
+
+FILE* open_output(const std::string& path) {
+  if (path.empty()) return nullptr;
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "timesync-ctl: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    std::exit(1);
+  }
+  return f;
+}
+
+// JSON has no NaN; a statistic without data is null.
+std::string jnum(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[48];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+std::string jstr(const std::string& v) {
+  std::string o = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) o += c;
+  }
+  return o + "\"";
 }
 
 int cmd_monitor(const Args& a) {
@@ -261,6 +309,8 @@ int cmd_monitor(const Args& a) {
     }
     truth = daemon::make_time_source(m.value->sim_clock, a.sim_origin_ns);
   }
+  FILE* trace = open_output(a.trace_path);
+  FILE* json = open_output(a.json_path);
   std::vector<Watched> w(a.targets.size());
   for (size_t i = 0; i < w.size(); ++i) w[i].target = a.targets[i];
   signal(SIGINT, on_signal);
@@ -281,6 +331,12 @@ int cmd_monitor(const Args& a) {
       if (x.first_ok_ns < 0) x.first_ok_ns = r.local.ns;
       if (static_cast<double>(r.local.ns - x.first_ok_ns) >= a.settle_s * 1e9) {
         x.abs_err_ns.push_back(std::fabs(err));
+        x.bound_sum_ns += static_cast<double>(r.bound_ns);
+      }
+      if (trace != nullptr && r.local.ns >= x.next_trace_ns) {
+        x.next_trace_ns = r.local.ns + int64_t{a.trace_ms} * 1'000'000;
+        std::fprintf(trace, "{\"k\":\"r\",\"t\":%.4f,\"a\":%zu,\"e\":%.0f,\"b\":%" PRIu64 "}\n",
+                     static_cast<double>(r.local.ns - start) / 1e9, &x - w.data(), err, r.bound_ns);
       }
       if (std::fabs(err) > static_cast<double>(r.bound_ns)) {
         ++x.violations;
@@ -293,6 +349,10 @@ int cmd_monitor(const Args& a) {
       for (Watched& x : w) {
         grpc::Status st;
         if (!agent_status(x.target, &x.last, &st)) {
+          if (trace != nullptr) {
+            std::fprintf(trace, "{\"k\":\"s\",\"t\":%.4f,\"a\":%zu,\"state\":\"unreachable\"}\n",
+                         static_cast<double>(now - start) / 1e9, &x - w.data());
+          }
           std::printf("%-8.1f %-22s unreachable: %s\n", static_cast<double>(now - start) / 1e9,
                       x.target.c_str(), st.error_message().c_str());
           continue;
@@ -314,8 +374,21 @@ int cmd_monitor(const Args& a) {
             std::snprintf(true_col, sizeof true_col, "%11s", "-");
           }
         }
+        if (!x.have_first) {
+          x.first = x.last;
+          x.have_first = true;
+        }
         const std::string status = std::string(state_name(x.last.state())) +
                                    (x.last.alarm_active() ? " ALARM" : "");
+        if (trace != nullptr) {
+          std::fprintf(trace,
+                       "{\"k\":\"s\",\"t\":%.4f,\"a\":%zu,\"state\":\"%s\",\"alarm\":%s,"
+                       "\"poll\":%.4f,\"freq\":%.6f,\"freq_truth\":%s,\"bound\":%" PRIu64 "}\n",
+                       static_cast<double>(now - start) / 1e9, &x - w.data(), state_name(x.last.state()),
+                       x.last.alarm_active() ? "true" : "false", x.last.poll_interval_s(),
+                       x.last.freq_ppm(), truth ? jnum(true_freq_ppm(*truth, x.last)).c_str() : "null",
+                       x.last.bound_ns());
+        }
         std::printf("%-8.1f %-22s %9.3f %+15.3f %+11.4f %12.3f %-14s %s\n",
                     static_cast<double>(now - start) / 1e9,
                     (x.last.agent_id() + "@" + x.target).substr(0, 22).c_str(),
@@ -329,19 +402,43 @@ int cmd_monitor(const Args& a) {
     nanosleep(&ts, nullptr);
   }
   int rc = 0;
-  std::printf("\nsummary over %.1f s:\n", static_cast<double>(host_raw_now_ns() - start) / 1e9);
+  const double span_s = static_cast<double>(host_raw_now_ns() - start) / 1e9;
+  std::printf("\nsummary over %.1f s:\n", span_s);
+  if (json != nullptr) std::fprintf(json, "{\"duration_s\":%s,\"settle_s\":%s,\"agents\":[", jnum(span_s).c_str(), jnum(a.settle_s).c_str());
   for (const Watched& x : w) {
+    if (json != nullptr) {
+      const auto exchanges = [](const v1::AgentStatus& s) {
+        return static_cast<double>(s.samples_accepted() + s.samples_rejected() + s.rpc_failures());
+      };
+      const double settled = static_cast<double>(x.abs_err_ns.size());
+      std::fprintf(
+          json,
+          "%s{\"target\":%s,\"agent_id\":%s,\"time_to_sync_s\":%s,\"first_served_s\":%s,"
+          "\"reads\":%" PRIu64 ",\"served\":%" PRIu64 ",\"violations\":%" PRIu64
+          ",\"worst_excess_ns\":%s,\"settled_readings\":%zu,\"abs_err_p50_ns\":%s,"
+          "\"abs_err_p99_ns\":%s,\"abs_err_max_ns\":%s,\"mean_bound_ns\":%s,"
+          "\"polls_per_s\":%s,\"samples_accepted\":%" PRIu64 ",\"samples_rejected\":%" PRIu64
+          ",\"rpc_failures\":%" PRIu64 ",\"freq_ppm\":%s,\"freq_truth_ppm\":%s,\"state\":%s}",
+          &x == w.data() ? "" : ",", jstr(x.target).c_str(), jstr(x.last.agent_id()).c_str(),
+          jnum(x.have_first ? x.last.time_to_sync_s() : NAN).c_str(),
+          jnum(x.first_ok_ns < 0 ? NAN : static_cast<double>(x.first_ok_ns - start) / 1e9).c_str(),
+          x.reads, x.ok, x.violations, jnum(x.worst_excess_ns).c_str(), x.abs_err_ns.size(),
+          jnum(pct(x.abs_err_ns, 0.5)).c_str(), jnum(pct(x.abs_err_ns, 0.99)).c_str(),
+          jnum(pct(x.abs_err_ns, 1.0)).c_str(),
+          jnum(settled > 0 ? x.bound_sum_ns / settled : NAN).c_str(),
+          jnum(x.have_first && span_s > 0 ? (exchanges(x.last) - exchanges(x.first)) / span_s : NAN).c_str(),
+          x.last.samples_accepted(), x.last.samples_rejected(), x.last.rpc_failures(),
+          jnum(x.have_first ? x.last.freq_ppm() : NAN).c_str(),
+          jnum(truth && x.have_first ? true_freq_ppm(*truth, x.last) : NAN).c_str(),
+          jstr(x.have_first ? state_name(x.last.state()) : "unknown").c_str());
+    }
     std::printf("  %s: synchronized after %.3f s; freq estimate %+.4f ppm", x.target.c_str(),
                 x.last.time_to_sync_s(), x.last.freq_ppm());
     if (truth) {
-      // True frequency of the master against this agent's local clock.
-      const int64_t h = host_raw_now_ns();
-      const double m = truth->rate_vs_host_ppb(h) * 1e-9;
-      const double l = x.last.local_rate_ppm() * 1e-6;
       std::printf(" (truth %+.4f ppm)\n    %" PRIu64 " readings served of %" PRIu64
                   "; after %.0f s settling: true |error| p50 %.3f us, p99 %.3f us, max %.3f us"
                   "\n    truth outside the bound: %" PRIu64 " of all %" PRIu64 " served readings",
-                  ((1 + m) / (1 + l) - 1) * 1e6, x.ok, x.reads, a.settle_s,
+                  true_freq_ppm(*truth, x.last), x.ok, x.reads, a.settle_s,
                   pct(x.abs_err_ns, 0.5) / 1e3,
                   pct(x.abs_err_ns, 0.99) / 1e3, pct(x.abs_err_ns, 1.0) / 1e3, x.violations, x.ok);
       if (x.violations > 0) {
@@ -351,6 +448,11 @@ int cmd_monitor(const Args& a) {
     }
     std::printf("\n");
   }
+  if (json != nullptr) {
+    std::fprintf(json, "]}\n");
+    std::fclose(json);
+  }
+  if (trace != nullptr) std::fclose(trace);
   return rc;
 }
 

@@ -1,0 +1,625 @@
+#!/usr/bin/env python3
+"""timesync-testbed: several "SoMs" on one machine, and the accuracy benchmark.
+
+Each SoM is a network namespace with its own address on a veth pair; the
+pairs meet on a bridge inside a hub namespace, so nothing touches the host's
+own network. The master runs in `tsb-master` (10.213.0.1), agent i in
+`tsb-somI` (10.213.0.{10+I}). Every agent runs a simulated oscillator derived
+from the host's CLOCK_MONOTONIC_RAW and the master serves that raw clock, so
+the exact true error of what each agent's segment serves is computable:
+`timesync-ctl monitor` (run inside the master namespace, reading all segments
+in /dev/shm) samples it about once per millisecond with the bound.
+
+    timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
+    timesync-testbed bench [--scenarios A,B] [--duration S] [--out DIR]
+    timesync-testbed check      short functional run for CI (exit 1 on failure)
+    timesync-testbed cleanup    removes whatever a killed run left behind
+    timesync-testbed list       the scenarios
+
+Needs root (network namespaces). Everything it creates is named tsb-* and is
+removed on exit, on SIGINT/SIGTERM, and at the start of the next run.
+"""
+import argparse
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PREFIX = "tsb-"
+HUB = PREFIX + "hub"
+MASTER_NS = PREFIX + "master"
+SUBNET = "10.213.0"
+MASTER_IP = SUBNET + ".1"
+MASTER_PORT = 17450
+PROXY_PORT = 17460
+CHRONY_PROXY_PORT = 11123
+AGENT_PORT = 17451
+LOCK_PATH = "/run/timesync-testbed.lock"
+# Agent i's crystal: (frequency ppm, initial offset s).
+CRYSTALS = [(35.0, 0.25), (-20.0, -1.5), (12.5, 0.8), (-48.0, 3.0), (5.0, -0.1), (-7.5, 12.0)]
+AGENT_NAMES = ["camera", "sensor", "lidar", "radar", "imu", "gnss"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def die(msg, code=1):
+    print(f"timesync-testbed: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def sh(*argv, check=True, quiet=False):
+    r = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip() or r.returncode}")
+    return r.stdout
+
+
+# ---------------------------------------------------------------- scenarios --
+
+class Scenario:
+    """What to impair, and when. Times are fractions of the duration."""
+
+    def __init__(self, name, title, proxy=None, cpu=False, net=False, drift_step_ppm=0.0,
+                 master_outage=None, agent_restart=None):
+        self.name, self.title = name, title
+        self.proxy = proxy              # dict of timesync-netem-proxy options, or None
+        self.cpu, self.net = cpu, net
+        self.drift_step_ppm = drift_step_ppm
+        self.master_outage = master_outage  # (start fraction, seconds)
+        self.agent_restart = agent_restart  # (fraction, seconds down)
+
+
+SCENARIOS = [
+    Scenario("idle", "idle link, idle CPUs"),
+    Scenario("cpu", "CPU stress: stress-ng --cpu 2 on both cores", cpu=True),
+    Scenario("net", "bulk traffic bursts: iperf3 5 s on / 5 s off on the master's link", net=True),
+    Scenario("cpu+net", "CPU stress and bulk traffic bursts together", cpu=True, net=True),
+    Scenario("jitter", "proxy: 1 ms each way, +-0.5 ms uniform jitter",
+             proxy={"delay_up_ms": 1.0, "delay_down_ms": 1.0, "jitter_ms": 0.5}),
+    Scenario("asymmetry", "proxy: 1.5 ms request leg, 0.5 ms answer leg",
+             proxy={"delay_up_ms": 1.5, "delay_down_ms": 0.5, "jitter_ms": 0.0}),
+    Scenario("loss", "proxy: 0.5 ms each way, 2% loss (UDP dropped, TCP +200 ms retransmit)",
+             proxy={"delay_up_ms": 0.5, "delay_down_ms": 0.5, "jitter_ms": 0.0, "loss": 0.02}),
+    Scenario("drift-step", "thermal transient: every agent's crystal steps by +5 ppm at 40% and 80%",
+             drift_step_ppm=5.0),
+    Scenario("master-outage", "master SIGKILLed at 40% for 10 s, then restarted",
+             master_outage=(0.4, 10.0)),
+    Scenario("agent-restart", "first agent SIGTERMed at 50%, restarted 2 s later",
+             agent_restart=(0.5, 2.0)),
+]
+BY_NAME = {s.name: s for s in SCENARIOS}
+# The CI run: an outage through a jittery proxy, short.
+CHECK = Scenario("check", "CI: 0.2 ms +-0.1 ms proxy, master SIGKILLed at 35% for 6 s",
+                 proxy={"delay_up_ms": 0.2, "delay_down_ms": 0.2, "jitter_ms": 0.1},
+                 master_outage=(0.35, 6.0))
+
+
+# ------------------------------------------------------------------ network --
+
+def netns_list():
+    out = sh("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
+
+
+def kill_namespace_processes(ns):
+    for _ in range(50):
+        pids = [int(p) for p in sh("ip", "netns", "pids", ns, check=False).split()]
+        if not pids:
+            return
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def cleanup_all():
+    for ns in netns_list():
+        kill_namespace_processes(ns)
+        sh("ip", "netns", "del", ns, check=False)
+    for f in os.listdir("/dev/shm"):
+        if f.startswith("timesync-tsb-"):
+            os.unlink(os.path.join("/dev/shm", f))
+
+
+class Network:
+    """The hub with its bridge, the master namespace and one per agent."""
+
+    def __init__(self, agents):
+        self.agents = agents
+
+    @staticmethod
+    def agent_ns(i):
+        return f"{PREFIX}som{i + 1}"
+
+    @staticmethod
+    def agent_ip(i):
+        return f"{SUBNET}.{11 + i}"
+
+    def up(self):
+        sh("ip", "netns", "add", HUB)
+        sh("ip", "-n", HUB, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", HUB, "link", "set", "br0", "up")
+        nodes = [(MASTER_NS, MASTER_IP, "m")]
+        nodes += [(self.agent_ns(i), self.agent_ip(i), f"s{i + 1}") for i in range(self.agents)]
+        for ns, ip, tag in nodes:
+            sh("ip", "netns", "add", ns)
+            host_end, node_end = f"{PREFIX}{tag}h", f"{PREFIX}{tag}n"
+            sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", node_end)
+            sh("ip", "link", "set", host_end, "netns", HUB)
+            sh("ip", "link", "set", node_end, "netns", ns)
+            sh("ip", "-n", HUB, "link", "set", host_end, "master", "br0", "up")
+            sh("ip", "-n", ns, "link", "set", node_end, "name", "eth0")
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def down(self):
+        cleanup_all()
+
+
+# ---------------------------------------------------------------- processes --
+
+class Proc:
+    def __init__(self, name, ns, argv, log_path, stdout=None):
+        self.name, self.ns, self.argv, self.log_path = name, ns, argv, log_path
+        cmd = (["ip", "netns", "exec", ns] if ns else []) + argv
+        self.log = open(log_path, "a")
+        self.p = subprocess.Popen(cmd, stdout=stdout or self.log, stderr=self.log,
+                                  start_new_session=True)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.alive():
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        self.send(sig)
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.send(signal.SIGKILL)
+            self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+
+class Bed:
+    def __init__(self, build_dir):
+        self.build = os.path.abspath(build_dir)
+        self.bin = {
+            "master": os.path.join(self.build, "server", "timesync-master"),
+            "agent": os.path.join(self.build, "client", "timesync-agent"),
+            "ctl": os.path.join(self.build, "tools", "timesync-ctl"),
+            "proxy": os.path.join(self.build, "tools", "timesync-netem-proxy"),
+        }
+        for k, path in self.bin.items():
+            if not os.access(path, os.X_OK):
+                die(f"{path} missing: build first (cmake --preset default && cmake --build --preset default)")
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def master_yaml():
+    return (f"role: master\nid: coordinator\nlisten: \"0.0.0.0:{MASTER_PORT}\"\n"
+            "timebase: monotonic\n")
+
+
+def agent_yaml(i, master_target, sc, duration):
+    freq, offset = CRYSTALS[i % len(CRYSTALS)]
+    step = ""
+    if sc.drift_step_ppm:
+        step = f", step_every_s: {duration * 0.4:.3f}, step_ppm: {sc.drift_step_ppm}"
+    return (f"role: client\nid: {AGENT_NAMES[i % len(AGENT_NAMES)]}\n"
+            f"master: \"{master_target}\"\n"
+            f"listen: \"{Network.agent_ip(i)}:{AGENT_PORT}\"\n"
+            f"segment: /dev/shm/timesync-tsb-som{i + 1}\n"
+            "poll: {min_s: 0.1, max_s: 1.0, rpc_timeout_s: 0.5}\n"
+            "alarm: {max_error_us: 5000, clear_ratio: 0.8, unreachable_after_s: 3, void_after_s: 10}\n"
+            f"sim_clock: {{enabled: true, initial_offset_s: {offset}, freq_ppm: {freq}, "
+            f"wander_ppb_per_sqrt_s: 2, seed: {i + 1}{step}}}\n")
+
+
+def proxy_argv(bed, opts, listen, connect, udp=False, seed=1):
+    argv = [bed.bin["proxy"], "--listen", listen, "--connect", connect, "--seed", str(seed)]
+    if udp:
+        argv.append("--udp")
+    for k, v in opts.items():
+        argv += ["--" + k.replace("_", "-"), str(v)]
+    return argv
+
+
+def chrony_confs(work, sc):
+    server = (f"pidfile {work}/chrony-server.pid\nbindcmdaddress /\ncmdport 0\n"
+              "local stratum 1\nallow all\n")
+    port = CHRONY_PROXY_PORT if sc.proxy else 123
+    client = (f"pidfile {work}/chrony-client.pid\nbindcmdaddress /\ncmdport 0\nport 0\n"
+              f"server {MASTER_IP} port {port} iburst minpoll -2 maxpoll -2\n"
+              f"logdir {work}/chrony\nlog measurements\n")
+    os.makedirs(f"{work}/chrony", exist_ok=True)
+    write(f"{work}/chrony-server.conf", server)
+    write(f"{work}/chrony-client.conf", client)
+
+
+def chrony_offsets_us(work):
+    """|offset| of every valid measurement chronyd logged, in us."""
+    path = f"{work}/chrony/measurements.log"
+    out = []
+    if not os.path.exists(path):
+        return out
+    for line in open(path):
+        f = line.split()
+        if len(f) > 12 and re.match(r"\d{4}-\d\d-\d\d", f[0]):
+            out.append(abs(float(f[11])) * 1e6)
+    return out
+
+
+def pct(v, p):
+    if not v:
+        return None
+    v = sorted(v)
+    return v[int(p * (len(v) - 1))]
+
+
+def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, quiet=False):
+    """Runs one scenario on a fresh network; returns its result dict."""
+    work = os.path.join(out_dir, "work", sc.name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    cleanup_all()
+    net = Network(agents)
+    procs = []
+    try:
+        net.up()
+        write(f"{work}/master.yaml", master_yaml())
+        target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
+        for i in range(agents):
+            write(f"{work}/agent{i + 1}.yaml", agent_yaml(i, target, sc, duration))
+        master = Proc("master", MASTER_NS, [bed.bin["master"], "--config", f"{work}/master.yaml"],
+                      f"{work}/master.log")
+        procs.append(master)
+        if sc.proxy:
+            procs.append(Proc("proxy", MASTER_NS,
+                              proxy_argv(bed, sc.proxy, f"0.0.0.0:{PROXY_PORT}",
+                                         f"127.0.0.1:{MASTER_PORT}"), f"{work}/proxy.log"))
+        if with_chrony:
+            chrony_confs(work, sc)
+            procs.append(Proc("chronyd-server", MASTER_NS,
+                              ["chronyd", "-x", "-d", "-u", "root", "-f", f"{work}/chrony-server.conf"],
+                              f"{work}/chrony-server.log"))
+            if sc.proxy:
+                procs.append(Proc("chrony-proxy", MASTER_NS,
+                                  proxy_argv(bed, sc.proxy, f"0.0.0.0:{CHRONY_PROXY_PORT}",
+                                             f"127.0.0.1:123", udp=True, seed=2),
+                                  f"{work}/chrony-proxy.log"))
+            procs.append(Proc("chronyd-client", Network.agent_ns(0),
+                              ["chronyd", "-x", "-d", "-u", "root", "-f", f"{work}/chrony-client.conf"],
+                              f"{work}/chrony-client.log"))
+        if sc.net:
+            procs.append(Proc("iperf3-server", MASTER_NS, ["iperf3", "-s"], f"{work}/iperf3-server.log"))
+        # Every simulated clock is anchored at this raw instant.
+        origin = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
+        agent_procs = []
+
+        def start_agent(i):
+            p = Proc(f"agent{i + 1}", Network.agent_ns(i),
+                     [bed.bin["agent"], "--config", f"{work}/agent{i + 1}.yaml",
+                      "--sim-origin-ns", str(origin)], f"{work}/agent{i + 1}.log")
+            procs.append(p)
+            return p
+
+        for i in range(agents):
+            agent_procs.append(start_agent(i))
+        if sc.cpu:
+            procs.append(Proc("stress-ng", None, ["stress-ng", "--cpu", "2", "--timeout",
+                                                  f"{int(duration) + 5}s", "-q"], f"{work}/stress.log"))
+        targets = []
+        for i in range(agents):
+            targets += ["--target", f"{Network.agent_ip(i)}:{AGENT_PORT}"]
+        monitor = Proc("monitor", MASTER_NS,
+                       [bed.bin["ctl"], "monitor", *targets, "--duration-s", str(duration),
+                        "--interval-ms", "500", "--settle-s", "5",
+                        "--truth-master-config", f"{work}/master.yaml", "--sim-origin-ns", str(origin),
+                        "--json", f"{work}/monitor.json", "--trace", f"{work}/trace.jsonl"],
+                       f"{work}/monitor.log", stdout=open(f"{work}/monitor.txt", "w"))
+        t0 = time.monotonic()
+        events = []  # (t, label, fn)
+        if sc.net:
+            for k, t in enumerate(range(5, int(duration), 10)):
+                argv = ["iperf3", "-c", MASTER_IP, "-t", "5"] + (["-R"] if k % 2 else [])
+                events.append((t, f"iperf3 burst{' reverse' if k % 2 else ''}",
+                               lambda argv=argv: procs.append(
+                                   Proc("iperf3", Network.agent_ns(0), argv, f"{work}/iperf3-client.log"))))
+        if sc.master_outage:
+            frac, down = sc.master_outage
+            t_kill = duration * frac
+
+            def kill_master():
+                master.stop(signal.SIGKILL)
+
+            def restart_master():
+                procs.append(Proc("master", MASTER_NS,
+                                  [bed.bin["master"], "--config", f"{work}/master.yaml"],
+                                  f"{work}/master.log"))
+            events += [(t_kill, "master SIGKILL", kill_master),
+                       (t_kill + down, "master restarted", restart_master)]
+        if sc.agent_restart:
+            frac, down = sc.agent_restart
+            events += [(duration * frac, "agent1 SIGTERM", lambda: agent_procs[0].stop()),
+                       (duration * frac + down, "agent1 restarted",
+                        lambda: agent_procs.__setitem__(0, start_agent(0)))]
+        events.sort(key=lambda e: e[0])
+        timeline = []
+        while monitor.alive():
+            now = time.monotonic() - t0
+            while events and events[0][0] <= now:
+                t, label, fn = events.pop(0)
+                fn()
+                timeline.append({"t": round(now, 3), "event": label})
+                if not quiet:
+                    print(f"  [{sc.name}] t={now:5.1f} s: {label}", flush=True)
+            time.sleep(0.05)
+        monitor.stop()
+        mon = json.load(open(f"{work}/monitor.json"))
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        net.down()
+    res = {"scenario": sc.name, "title": sc.title, "duration_s": duration, "events": timeline,
+           "agents": mon["agents"], "work": work}
+    if with_chrony:
+        offs = chrony_offsets_us(work)
+        res["chrony"] = {"measurements": len(offs), "abs_offset_p50_us": pct(offs, 0.5),
+                         "abs_offset_p99_us": pct(offs, 0.99), "abs_offset_max_us": pct(offs, 1.0)}
+    return res
+
+
+# --------------------------------------------------------------------- plot --
+
+def svg_plot(trace_path, res, svg_path):
+    """True error and +-bound over time, one panel per agent."""
+    rows = [json.loads(l) for l in open(trace_path)]
+    agents = res["agents"]
+    W, H, PAD_L, PAD_R, PAD_T, PAD_B = 900, 220, 70, 20, 30, 35
+    total_h = H * len(agents)
+    dur = res["duration_s"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect width="{W}" height="{total_h}" fill="white"/>']
+    for ai, ag in enumerate(agents):
+        pts = [r for r in rows if r["k"] == "r" and r["a"] == ai]
+        y0 = ai * H
+        bounds = sorted(r["b"] for r in pts)
+        span_us = max((pct(bounds, 0.98) or 100) / 1e3 * 1.3, 1.0)
+        ph = H - PAD_T - PAD_B
+        pw = W - PAD_L - PAD_R
+
+        def X(t):
+            return PAD_L + pw * min(max(t / dur, 0), 1)
+
+        def Y(us):
+            us = max(-span_us, min(span_us, us))
+            return y0 + PAD_T + ph / 2 - (us / span_us) * ph / 2
+
+        title = (f'{res["scenario"]}: {ag["agent_id"]} — true error (blue) and ±bound (grey), us; '
+                 f'clipped at ±{span_us:.0f} us')
+        parts.append(f'<text x="{PAD_L}" y="{y0 + 18}" font-size="12">{title}</text>')
+        parts.append(f'<rect x="{PAD_L}" y="{y0 + PAD_T}" width="{pw}" height="{ph}" '
+                     f'fill="none" stroke="#999"/>')
+        for frac in (-1, -0.5, 0, 0.5, 1):
+            v = frac * span_us
+            parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" '
+                         f'stroke="#eee"/><text x="{PAD_L - 5}" y="{Y(v) + 4:.1f}" '
+                         f'text-anchor="end">{v:.0f}</text>')
+        step = 10 if dur > 30 else 5
+        for t in range(0, int(dur) + 1, step):
+            parts.append(f'<text x="{X(t):.1f}" y="{y0 + H - PAD_B + 14}" text-anchor="middle">{t} s</text>')
+        for ev in res["events"]:
+            parts.append(f'<line x1="{X(ev["t"]):.1f}" x2="{X(ev["t"]):.1f}" y1="{y0 + PAD_T}" '
+                         f'y2="{y0 + PAD_T + ph}" stroke="#d62728" stroke-dasharray="3,3"/>')
+
+        def polyline(vals, color, width):
+            # One polyline per contiguous run (gaps: readings refused).
+            runs, cur, last_t = [], [], None
+            for t, v in vals:
+                if last_t is not None and t - last_t > 0.5:
+                    runs.append(cur)
+                    cur = []
+                cur.append(f"{X(t):.1f},{Y(v):.1f}")
+                last_t = t
+            runs.append(cur)
+            for r in runs:
+                if len(r) > 1:
+                    parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width}" '
+                                 f'points="{" ".join(r)}"/>')
+
+        polyline([(r["t"], r["b"] / 1e3) for r in pts], "#888", 1)
+        polyline([(r["t"], -r["b"] / 1e3) for r in pts], "#888", 1)
+        polyline([(r["t"], r["e"] / 1e3) for r in pts], "#1f77b4", 1)
+    parts.append("</svg>")
+    write(svg_path, "\n".join(parts) + "\n")
+
+
+# ------------------------------------------------------------------- report --
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(results):
+    lines = [
+        "| scenario | agent | time to sync [s] | true \\|error\\| p50 / p99 / max [us] | "
+        "truth outside bound | mean bound [us] | polls/s | freq error [ppm] | chrony \\|offset\\| p50 / p99 [us] |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        ch = r.get("chrony")
+        for k, a in enumerate(r["agents"]):
+            ferr = (None if a["freq_ppm"] is None or a["freq_truth_ppm"] is None
+                    else abs(a["freq_ppm"] - a["freq_truth_ppm"]))
+            chrony_col = ""
+            if k == 0 and ch:
+                chrony_col = f'{fmt(ch["abs_offset_p50_us"])} / {fmt(ch["abs_offset_p99_us"])} (n={ch["measurements"]})'
+            us = lambda ns: None if ns is None else ns / 1e3
+            lines.append(
+                f'| {r["scenario"] if k == 0 else ""} | {a["agent_id"]} | {fmt(a["time_to_sync_s"], 2)} | '
+                f'{fmt(us(a["abs_err_p50_ns"]))} / {fmt(us(a["abs_err_p99_ns"]))} / {fmt(us(a["abs_err_max_ns"]))} | '
+                f'{a["violations"]} of {a["served"]} | {fmt(us(a["mean_bound_ns"]))} | {fmt(a["polls_per_s"], 2)} | '
+                f'{fmt(ferr, 3)} | {chrony_col} |')
+    return "\n".join(lines) + "\n"
+
+
+def print_result(r):
+    for a in r["agents"]:
+        us = lambda ns: "-" if ns is None else f"{ns / 1e3:.1f}"
+        print(f'  {r["scenario"]:14s} {a["agent_id"]:8s} sync {a["time_to_sync_s"]} s, |err| p50/p99/max '
+              f'{us(a["abs_err_p50_ns"])}/{us(a["abs_err_p99_ns"])}/{us(a["abs_err_max_ns"])} us, '
+              f'outside bound {a["violations"]} of {a["served"]}, mean bound {us(a["mean_bound_ns"])} us, '
+              f'freq {a["freq_ppm"]} (truth {a["freq_truth_ppm"]})', flush=True)
+    if r.get("chrony"):
+        c = r["chrony"]
+        print(f'  {"":14s} chrony   |offset| p50/p99 {fmt(c["abs_offset_p50_us"])}/{fmt(c["abs_offset_p99_us"])} us '
+              f'over {c["measurements"]} measurements', flush=True)
+
+
+# --------------------------------------------------------------------- main --
+
+def main():
+    ap = argparse.ArgumentParser(prog="timesync-testbed", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "default"))
+    ap.add_argument("--out", default=None, help="output directory (default: a new one in /tmp)")
+    ap.add_argument("--agents", type=int, default=2)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--scenario", default="idle", choices=sorted(BY_NAME))
+    r.add_argument("--duration", type=float, default=40)
+    r.add_argument("--chrony", action="store_true")
+    b = sub.add_parser("bench")
+    b.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    b.add_argument("--duration", type=float, default=70)
+    c = sub.add_parser("check")
+    c.add_argument("--duration", type=float, default=30)
+    sub.add_parser("cleanup")
+    sub.add_parser("list")
+    args = ap.parse_args()
+
+    if args.cmd == "list":
+        for s in SCENARIOS:
+            print(f"{s.name:14s} {s.title}")
+        return 0
+    if os.geteuid() != 0:
+        die("needs root: it creates network namespaces and veth pairs (try: sudo "
+            + " ".join(sys.argv) + ")", 77)
+    if not 1 <= args.agents <= len(CRYSTALS):
+        die(f"--agents must be 1 to {len(CRYSTALS)}", 64)
+    lock = open(LOCK_PATH, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        die(f"another test bed is running (it holds {LOCK_PATH})")
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    if args.cmd == "cleanup":
+        cleanup_all()
+        return 0
+    missing = [t for t in ("ip",) if shutil.which(t) is None]
+    if missing:
+        die(f"missing tools: {', '.join(missing)}")
+    bed = Bed(args.build_dir)
+    out = args.out or tempfile.mkdtemp(prefix="timesync-testbed-")
+    os.makedirs(out, exist_ok=True)
+    try:
+        if args.cmd == "run":
+            sc = BY_NAME[args.scenario]
+            if args.chrony and shutil.which("chronyd") is None:
+                die("--chrony needs chronyd (apt-get install chrony)")
+            res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony)
+            svg_plot(os.path.join(res["work"], "trace.jsonl"), res, os.path.join(out, f"{sc.name}.svg"))
+            json.dump(res, open(os.path.join(out, f"{sc.name}.json"), "w"), indent=1)
+            print_result(res)
+            print(f"results in {out}")
+            return 0
+        if args.cmd == "check":
+            return check(bed, args, out)
+        if args.cmd == "bench":
+            names = args.scenarios.split(",")
+            for n in names:
+                if n not in BY_NAME:
+                    die(f"unknown scenario '{n}' (see: timesync-testbed list)", 64)
+            for tool in ("chronyd", "stress-ng", "iperf3"):
+                if shutil.which(tool) is None:
+                    die(f"bench needs {tool} (apt-get install chrony stress-ng iperf3)")
+            results = []
+            for n in names:
+                print(f"scenario {n} ({args.duration:.0f} s): {BY_NAME[n].title}", flush=True)
+                res = run_scenario(bed, BY_NAME[n], args.duration, args.agents, out, True)
+                svg_plot(os.path.join(res["work"], "trace.jsonl"), res, os.path.join(out, f"{n}.svg"))
+                print_result(res)
+                results.append(res)
+                json.dump({"results": results}, open(os.path.join(out, "bench.json"), "w"), indent=1)
+            write(os.path.join(out, "bench.md"), markdown(results))
+            print()
+            print(markdown(results))
+            print(f"results in {out}: bench.json, bench.md, one SVG per scenario")
+            return 0
+    except Interrupted as e:
+        print(f"timesync-testbed: interrupted ({e}); cleaned up", file=sys.stderr)
+        return 130
+    finally:
+        cleanup_all()
+    return 0
+
+
+def check(bed, args, out):
+    """Functional assertions only: sync reached, truth always inside the
+    bound, an outage raises the alarm, and the agents recover after it."""
+    res = run_scenario(bed, CHECK, args.duration, args.agents, out, False)
+    print_result(res)
+    rows = [json.loads(l) for l in open(os.path.join(res["work"], "trace.jsonl"))]
+    failures = []
+    restart_t = next(e["t"] for e in res["events"] if e["event"] == "master restarted")
+    for i, a in enumerate(res["agents"]):
+        name = a["agent_id"] or f"agent{i + 1}"
+        if a["time_to_sync_s"] is None or a["served"] == 0:
+            failures.append(f"{name}: never synchronized")
+        if a["violations"]:
+            failures.append(f"{name}: truth outside the bound in {a['violations']} readings "
+                            f"(worst by {a['worst_excess_ns']:.0f} ns)")
+        st = [r for r in rows if r["k"] == "s" and r["a"] == i]
+        if not any(r.get("alarm") for r in st):
+            failures.append(f"{name}: no alarm during the master outage")
+        after = [r for r in st if r["t"] > restart_t]
+        if not any(r.get("state") == "synchronized" and not r.get("alarm") for r in after):
+            failures.append(f"{name}: not synchronized again after the master came back")
+        if not any(r["k"] == "r" and r["a"] == i and r["t"] > restart_t for r in rows):
+            failures.append(f"{name}: no timestamps served after the master came back")
+    for f in failures:
+        print(f"FAIL {f}")
+    print("check: " + ("FAILED" if failures else "ok"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
