@@ -130,6 +130,16 @@ Agent::Answer Agent::exchange() {
   return a;
 }
 
+Agent::Answer Agent::exchange_burst() {
+  Answer best = exchange();
+  for (int i = 1; i < cfg_.poll.burst && best.ok; ++i) {
+    Answer a = exchange();
+    if (!a.ok) break;
+    if (a.delay_ns() < best.delay_ns()) best = std::move(a);
+  }
+  return best;
+}
+
 void Agent::on_answer(const Answer& a) {
   const v1::GetTimeResponse& r = a.resp;
   const bool known = !master_id_.empty();
@@ -353,7 +363,7 @@ void Agent::run(const Waker& stop) {
               cfg_.master.c_str(), local_.describe().c_str(), writer_.path().c_str());
   int64_t next_poll = local_.now_ns();
   while (!stop.signalled()) {
-    const Answer a = exchange();
+    const Answer a = exchange_burst();
     if (a.ok) {
       if (consecutive_failures_ > 0) {
         TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),

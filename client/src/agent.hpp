@@ -57,8 +57,12 @@ class Agent {
     estimator::Exchange x;
     v1::GetTimeResponse resp;
     std::string error;
+    int64_t delay_ns() const { return (x.t3.ns - x.t0.ns) - (x.t2_ns - x.t1_ns); }
   };
   Answer exchange();
+  // poll.burst exchanges back to back; the one with the smallest delay. A
+  // failure ends the burst (a dead master would otherwise cost one timeout each).
+  Answer exchange_burst();
   void on_answer(const Answer& a);
   void update_alarm(int64_t now_local, uint64_t bound_now);
   void raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now);

@@ -617,6 +617,10 @@ const Schema<ClientConfig>& client_schema() {
                    "Longest interval between timestamp RPCs (once locked)."),
           key<Cfg>(TS_FIELD(poll.rpc_timeout_s), Duration{0.5, 0.001, 60},
                    "An RPC not answered within this is a lost sample."),
+          key<Cfg>(TS_FIELD(poll.burst), Int{3, 1, 16},
+                   "Exchanges per poll, back to back; only the one with the smallest delay "
+                   "is used. The first ones wake the master's path up, so the later ones see "
+                   "less scheduling delay and less asymmetry."),
           key<Cfg>(TS_FIELD(filter.window), Int{32, 4, 1024},
                    "Samples over which the minimum delay is tracked."),
           key<Cfg>(TS_FIELD(filter.max_delay_ratio), Real{3.0, 1.0, 1000},
@@ -627,7 +631,7 @@ const Schema<ClientConfig>& client_schema() {
           key<Cfg>(TS_FIELD(servo.type), Choice{kServoTypes, "pll"}, "Clock servo algorithm."),
           key<Cfg>(TS_FIELD(servo.phase_time_constant_s), Duration{2.0, 0.05, 1000},
                    "Fast loop: a phase error is slewed away over about this long."),
-          key<Cfg>(TS_FIELD(servo.freq_time_constant_s), Duration{16.0, 0.5, 100000},
+          key<Cfg>(TS_FIELD(servo.freq_time_constant_s), Duration{32.0, 0.5, 100000},
                    "Slow loop: the frequency is estimated over about this much history."),
           key<Cfg>(TS_FIELD(servo.step_threshold_ms), Real{1.0, 0.0, 1e6},
                    "First-lock offsets above this, in ms, are stepped (epoch bump), "

@@ -35,7 +35,7 @@ const std::vector<std::string> kMasterKeys = with_common(
 
 const std::vector<std::string> kClientKeys = with_common({
     "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
-    "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
+    "poll.burst", "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
     "servo.max_slew_ppm", "servo.max_freq_ppm", "bound.min_freq_uncertainty_ppb",
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
@@ -122,9 +122,9 @@ TEST(ConfigDefaults, MatchTheSpecification) {
   ClientConfig c;
   EXPECT_EQ(c.listen, "127.0.0.1:7451");
   EXPECT_EQ(c.segment, "/dev/shm/timesync");
-  EXPECT_EQ(c.poll, (ClientConfig::Poll{0.125, 4, 0.5}));
+  EXPECT_EQ(c.poll, (ClientConfig::Poll{0.125, 4, 0.5, 3}));
   EXPECT_EQ(c.filter, (ClientConfig::Filter{32, 3.0, 10.0}));
-  EXPECT_EQ(c.servo, (ClientConfig::Servo{ServoType::kPll, 2.0, 16.0, 1.0, 500, 1000}));
+  EXPECT_EQ(c.servo, (ClientConfig::Servo{ServoType::kPll, 2.0, 32.0, 1.0, 500, 1000}));
   EXPECT_EQ(c.bound, (ClientConfig::Bound{10, 1}));
   EXPECT_EQ(c.alarm, (ClientConfig::Alarm{1000, 0.8, 5, 10}));
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
@@ -142,9 +142,9 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   auto r = client(
       "role: client\nid: agent-7\nmaster: \"10.0.0.1:7450\"\nlisten: \"0.0.0.0:9000\"\n"
       "segment: /run/timesync/seg\n"
-      "poll: {min_s: 0.25, max_s: 8, rpc_timeout_s: 0.75}\n"
+      "poll: {min_s: 0.25, max_s: 8, rpc_timeout_s: 0.75, burst: 5}\n"
       "filter:\n  window: 64\n  max_delay_ratio: 2.5\n  max_delay_dev_ratio: 7\n"
-      "servo:\n  type: pll\n  phase_time_constant_s: 3\n  freq_time_constant_s: 32\n"
+      "servo:\n  type: pll\n  phase_time_constant_s: 3\n  freq_time_constant_s: 48\n"
       "  step_threshold_ms: 0.5\n  max_slew_ppm: 250\n  max_freq_ppm: 750\n"
       "bound:\n  min_freq_uncertainty_ppb: 20\n  holdover_wander_ppb_per_s: 2.5\n"
       "alarm:\n  max_error_us: 50\n  clear_ratio: 0.5\n  unreachable_after_s: 7\n"
@@ -158,9 +158,9 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   e.master = "10.0.0.1:7450";
   e.listen = "0.0.0.0:9000";
   e.segment = "/run/timesync/seg";
-  e.poll = {0.25, 8, 0.75};
+  e.poll = {0.25, 8, 0.75, 5};
   e.filter = {64, 2.5, 7};
-  e.servo = {ServoType::kPll, 3, 32, 0.5, 250, 750};
+  e.servo = {ServoType::kPll, 3, 48, 0.5, 250, 750};
   e.bound = {20, 2.5};
   e.alarm = {50, 0.5, 7, 20};
   e.log_level = LogLevel::kDebug;
@@ -251,6 +251,7 @@ TEST_F(RangeTest, ClientEdges) {
       {"poll.min_s", "0.01", "0.0099", "60", "60.001", "[0.01, 60]", {{"poll.max_s", "60"}}},
       {"poll.max_s", "0.01", "0.0099", "3600", "3600.5", "[0.01, 3600]", {{"poll.min_s", "0.01"}}},
       {"poll.rpc_timeout_s", "0.001", "0.0009", "60", "61", "[0.001, 60]", {}},
+      {"poll.burst", "1", "0", "16", "17", "[1, 16]", {}},
       {"filter.window", "4", "3", "1024", "1025", "[4, 1024]", {}},
       {"filter.max_delay_ratio", "1", "0.999", "1000", "1000.1", "[1, 1000]", {}},
       {"filter.max_delay_dev_ratio", "1.0", "0.5", "1000", "1e4", "[1, 1000]", {}},

@@ -227,19 +227,38 @@ def master_yaml():
             "timebase: monotonic\n")
 
 
-def agent_yaml(i, master_target, sc, duration):
+def agent_config(i, master_target, sc, duration, overrides=()):
+    """Agent i's configuration as nested dicts; overrides are "a.b=value"."""
     freq, offset = CRYSTALS[i % len(CRYSTALS)]
-    step = ""
+    cfg = {
+        "role": "client", "id": AGENT_NAMES[i % len(AGENT_NAMES)], "master": master_target,
+        "listen": f"{Network.agent_ip(i)}:{AGENT_PORT}", "segment": f"/dev/shm/timesync-tsb-som{i + 1}",
+        "poll": {"min_s": 0.1, "max_s": 1.0, "rpc_timeout_s": 0.5},
+        "alarm": {"max_error_us": 5000, "clear_ratio": 0.8, "unreachable_after_s": 3, "void_after_s": 10},
+        "sim_clock": {"enabled": True, "initial_offset_s": offset, "freq_ppm": freq,
+                      "wander_ppb_per_sqrt_s": 2, "seed": i + 1},
+    }
     if sc.drift_step_ppm:
-        step = f", step_every_s: {duration * 0.4:.3f}, step_ppm: {sc.drift_step_ppm}"
-    return (f"role: client\nid: {AGENT_NAMES[i % len(AGENT_NAMES)]}\n"
-            f"master: \"{master_target}\"\n"
-            f"listen: \"{Network.agent_ip(i)}:{AGENT_PORT}\"\n"
-            f"segment: /dev/shm/timesync-tsb-som{i + 1}\n"
-            "poll: {min_s: 0.1, max_s: 1.0, rpc_timeout_s: 0.5}\n"
-            "alarm: {max_error_us: 5000, clear_ratio: 0.8, unreachable_after_s: 3, void_after_s: 10}\n"
-            f"sim_clock: {{enabled: true, initial_offset_s: {offset}, freq_ppm: {freq}, "
-            f"wander_ppb_per_sqrt_s: 2, seed: {i + 1}{step}}}\n")
+        cfg["sim_clock"].update({"step_every_s": round(duration * 0.4, 3), "step_ppm": sc.drift_step_ppm})
+    for o in overrides:
+        key, _, value = o.partition("=")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    return cfg
+
+
+def to_yaml(cfg, indent=""):
+    out = ""
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out += f"{indent}{k}:\n" + to_yaml(v, indent + "  ")
+        else:
+            text = "true" if v is True else "false" if v is False else str(v)
+            out += f'{indent}{k}: "{text}"\n' if ":" in text else f"{indent}{k}: {text}\n"
+    return out
 
 
 def proxy_argv(bed, opts, listen, connect, udp=False, seed=1):
@@ -283,7 +302,7 @@ def pct(v, p):
     return v[int(p * (len(v) - 1))]
 
 
-def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, quiet=False):
+def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), quiet=False):
     """Runs one scenario on a fresh network; returns its result dict."""
     work = os.path.join(out_dir, "work", sc.name)
     shutil.rmtree(work, ignore_errors=True)
@@ -296,7 +315,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, quiet=False):
         write(f"{work}/master.yaml", master_yaml())
         target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
         for i in range(agents):
-            write(f"{work}/agent{i + 1}.yaml", agent_yaml(i, target, sc, duration))
+            write(f"{work}/agent{i + 1}.yaml", to_yaml(agent_config(i, target, sc, duration, overrides)))
         master = Proc("master", MASTER_NS, [bed.bin["master"], "--config", f"{work}/master.yaml"],
                       f"{work}/master.log")
         procs.append(master)
@@ -510,6 +529,8 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "default"))
     ap.add_argument("--out", default=None, help="output directory (default: a new one in /tmp)")
     ap.add_argument("--agents", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an agent config key, e.g. servo.freq_time_constant_s=32")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("--scenario", default="idle", choices=sorted(BY_NAME))
@@ -555,7 +576,7 @@ def main():
             sc = BY_NAME[args.scenario]
             if args.chrony and shutil.which("chronyd") is None:
                 die("--chrony needs chronyd (apt-get install chrony)")
-            res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony)
+            res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony, args.set)
             svg_plot(os.path.join(res["work"], "trace.jsonl"), res, os.path.join(out, f"{sc.name}.svg"))
             json.dump(res, open(os.path.join(out, f"{sc.name}.json"), "w"), indent=1)
             print_result(res)
@@ -574,7 +595,7 @@ def main():
             results = []
             for n in names:
                 print(f"scenario {n} ({args.duration:.0f} s): {BY_NAME[n].title}", flush=True)
-                res = run_scenario(bed, BY_NAME[n], args.duration, args.agents, out, True)
+                res = run_scenario(bed, BY_NAME[n], args.duration, args.agents, out, True, args.set)
                 svg_plot(os.path.join(res["work"], "trace.jsonl"), res, os.path.join(out, f"{n}.svg"))
                 print_result(res)
                 results.append(res)
@@ -595,7 +616,7 @@ def main():
 def check(bed, args, out):
     """Functional assertions only: sync reached, truth always inside the
     bound, an outage raises the alarm, and the agents recover after it."""
-    res = run_scenario(bed, CHECK, args.duration, args.agents, out, False)
+    res = run_scenario(bed, CHECK, args.duration, args.agents, out, False, args.set)
     print_result(res)
     rows = [json.loads(l) for l in open(os.path.join(res["work"], "trace.jsonl"))]
     failures = []

@@ -70,6 +70,7 @@ struct ClientConfig {
     double min_s = 0.125;        // interval while locking
     double max_s = 4.0;          // interval once locked
     double rpc_timeout_s = 0.5;
+    int burst = 3;               // exchanges per poll; the fastest one is used
     bool operator==(const Poll&) const = default;
   };
   struct Filter {
@@ -81,7 +82,7 @@ struct ClientConfig {
   struct Servo {
     ServoType type = ServoType::kPll;
     double phase_time_constant_s = 2.0;
-    double freq_time_constant_s = 16.0;
+    double freq_time_constant_s = 32.0;
     double step_threshold_ms = 1.0;     // first-lock offsets above it are stepped
     double max_slew_ppm = 500;
     double max_freq_ppm = 1000;

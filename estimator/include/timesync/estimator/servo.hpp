@@ -47,7 +47,7 @@ class Servo {
 
 struct PllParams {
   double phase_time_constant_s = 2.0;   // fast loop: phase error removed over ~this
-  double freq_time_constant_s = 16.0;   // slow loop: frequency from this much history
+  double freq_time_constant_s = 32.0;   // slow loop: frequency from this much history
   int max_samples = 128;
 };
 
