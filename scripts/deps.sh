@@ -3,7 +3,7 @@
 # Sourced by demo.sh and test.sh; safe to run on its own.
 set -euo pipefail
 TIMESYNC_PACKAGES=(
-  g++ cmake ninja-build pkg-config python3
+  g++ cmake ninja-build pkg-config python3 iproute2
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libgpiod-dev libgtest-dev libgmock-dev libbenchmark-dev
 )

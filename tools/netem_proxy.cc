@@ -259,12 +259,24 @@ int listen_socket(const Options& o, int type) {
   return fd;
 }
 
-void run_tcp(const Options& o, Impairment* imp, Scheduler* sched) {
-  const int lfd = listen_socket(o, SOCK_STREAM);
+// The listening socket and the upstream address; says "ready" once listening.
+struct Endpoints {
+  int lfd = -1;
+  sockaddr_storage up{};
   socklen_t ulen = 0;
-  const sockaddr_storage up = resolve(o.connect, &ulen, false);
+};
+
+Endpoints open_endpoints(const Options& o, int type) {
+  Endpoints e;
+  e.lfd = listen_socket(o, type);
+  e.up = resolve(o.connect, &e.ulen, type == SOCK_DGRAM);
   std::printf("ready\n");
   std::fflush(stdout);
+  return e;
+}
+
+void run_tcp(const Options& o, Impairment* imp, Scheduler* sched) {
+  const auto [lfd, up, ulen] = open_endpoints(o, SOCK_STREAM);
   for (;;) {
     const int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {
@@ -289,11 +301,7 @@ void run_tcp(const Options& o, Impairment* imp, Scheduler* sched) {
 
 // UDP: one upstream socket per client address, all served by one poll loop.
 void run_udp(const Options& o, Impairment* imp, Scheduler* sched) {
-  const int lfd = listen_socket(o, SOCK_DGRAM);
-  socklen_t ulen = 0;
-  const sockaddr_storage up = resolve(o.connect, &ulen, true);
-  std::printf("ready\n");
-  std::fflush(stdout);
+  const auto [lfd, up, ulen] = open_endpoints(o, SOCK_DGRAM);
   struct Peer {
     sockaddr_storage addr;
     socklen_t len;

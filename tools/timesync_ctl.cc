@@ -248,8 +248,12 @@ struct Watched {
   uint64_t reads = 0, ok = 0, violations = 0;
   double worst_excess_ns = 0;
   double bound_sum_ns = 0;  // of served readings after settling
-  v1::AgentStatus first, last;
+  v1::AgentStatus last;
   bool have_first = false;
+  // Exchanges seen since the first status line; survives an agent restart
+  // (its counters start again from zero).
+  double exchanges = 0, prev_counter = 0;
+  int64_t first_status_ns = 0, last_status_ns = 0;
   int64_t next_trace_ns = 0;
 };
 
@@ -374,10 +378,16 @@ int cmd_monitor(const Args& a) {
             std::snprintf(true_col, sizeof true_col, "%11s", "-");
           }
         }
+        const double counter = static_cast<double>(
+            x.last.samples_accepted() + x.last.samples_rejected() + x.last.rpc_failures());
         if (!x.have_first) {
-          x.first = x.last;
           x.have_first = true;
+          x.first_status_ns = now;
+        } else {
+          x.exchanges += counter >= x.prev_counter ? counter - x.prev_counter : counter;
         }
+        x.prev_counter = counter;
+        x.last_status_ns = now;
         const std::string status = std::string(state_name(x.last.state())) +
                                    (x.last.alarm_active() ? " ALARM" : "");
         if (trace != nullptr) {
@@ -407,9 +417,7 @@ int cmd_monitor(const Args& a) {
   if (json != nullptr) std::fprintf(json, "{\"duration_s\":%s,\"settle_s\":%s,\"agents\":[", jnum(span_s).c_str(), jnum(a.settle_s).c_str());
   for (const Watched& x : w) {
     if (json != nullptr) {
-      const auto exchanges = [](const v1::AgentStatus& s) {
-        return static_cast<double>(s.samples_accepted() + s.samples_rejected() + s.rpc_failures());
-      };
+      const double status_span_s = static_cast<double>(x.last_status_ns - x.first_status_ns) / 1e9;
       const double settled = static_cast<double>(x.abs_err_ns.size());
       std::fprintf(
           json,
@@ -426,7 +434,7 @@ int cmd_monitor(const Args& a) {
           jnum(pct(x.abs_err_ns, 0.5)).c_str(), jnum(pct(x.abs_err_ns, 0.99)).c_str(),
           jnum(pct(x.abs_err_ns, 1.0)).c_str(),
           jnum(settled > 0 ? x.bound_sum_ns / settled : NAN).c_str(),
-          jnum(x.have_first && span_s > 0 ? (exchanges(x.last) - exchanges(x.first)) / span_s : NAN).c_str(),
+          jnum(status_span_s > 0 ? x.exchanges / status_span_s : NAN).c_str(),
           x.last.samples_accepted(), x.last.samples_rejected(), x.last.rpc_failures(),
           jnum(x.have_first ? x.last.freq_ppm() : NAN).c_str(),
           jnum(truth && x.have_first ? true_freq_ppm(*truth, x.last) : NAN).c_str(),

@@ -12,6 +12,7 @@ in /dev/shm) samples it about once per millisecond with the bound.
 
     timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
     timesync-testbed bench [--scenarios A,B] [--duration S] [--out DIR]
+    timesync-testbed legs [--count N]   where a GetTime round trip's time goes
     timesync-testbed check      short functional run for CI (exit 1 on failure)
     timesync-testbed cleanup    removes whatever a killed run left behind
     timesync-testbed list       the scenarios
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PREFIX = "tsb-"
@@ -53,6 +55,19 @@ class Interrupted(Exception):
 
 def on_signal(signum, _frame):
     raise Interrupted(signal.Signals(signum).name)
+
+
+HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class signals_held:
+    """Teardown must finish: a Ctrl-C during it is delivered afterwards."""
+
+    def __enter__(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+
+    def __exit__(self, *exc):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
 
 
 def die(msg, code=1):
@@ -93,7 +108,7 @@ SCENARIOS = [
              proxy={"delay_up_ms": 1.5, "delay_down_ms": 0.5, "jitter_ms": 0.0}),
     Scenario("loss", "proxy: 0.5 ms each way, 2% loss (UDP dropped, TCP +200 ms retransmit)",
              proxy={"delay_up_ms": 0.5, "delay_down_ms": 0.5, "jitter_ms": 0.0, "loss": 0.02}),
-    Scenario("drift-step", "thermal transient: every agent's crystal steps by +5 ppm at 40% and 80%",
+    Scenario("drift-step", "thermal transient: every agent's crystal steps +5 ppm at 40%, back at 80%",
              drift_step_ppm=5.0),
     Scenario("master-outage", "master SIGKILLed at 40% for 10 s, then restarted",
              master_outage=(0.4, 10.0)),
@@ -274,12 +289,42 @@ def chrony_confs(work, sc):
     server = (f"pidfile {work}/chrony-server.pid\nbindcmdaddress /\ncmdport 0\n"
               "local stratum 1\nallow all\n")
     port = CHRONY_PROXY_PORT if sc.proxy else 123
-    client = (f"pidfile {work}/chrony-client.pid\nbindcmdaddress /\ncmdport 0\nport 0\n"
-              f"server {MASTER_IP} port {port} iburst minpoll -2 maxpoll -2\n"
+    # The client's command socket lets the test bed ask for its estimate of the
+    # system clock's offset (chronyc tracking); chronyd wants its directory private.
+    os.makedirs(f"{work}/chrony", mode=0o700, exist_ok=True)
+    client = (f"pidfile {work}/chrony-client.pid\nbindcmdaddress {work}/chrony/chronyd.sock\n"
+              f"cmdport 0\nport 0\nserver {MASTER_IP} port {port} iburst minpoll -2 maxpoll -2\n"
               f"logdir {work}/chrony\nlog measurements\n")
-    os.makedirs(f"{work}/chrony", exist_ok=True)
     write(f"{work}/chrony-server.conf", server)
     write(f"{work}/chrony-client.conf", client)
+
+
+class ChronyTracker(threading.Thread):
+    """Polls `chronyc tracking` of the client 4 times a second. With -x chronyd
+    never corrects the clock, and client and server share this host's clock, so
+    its "System time" (its estimate of how far the system clock is off) IS its
+    error against the truth: the figure comparable to timesync's true error."""
+
+    def __init__(self, sock, settle_s):
+        super().__init__(daemon=True)
+        self.sock, self.settle_s = sock, settle_s
+        self.samples = []  # (t since start, |system time| in us)
+        self.stop = threading.Event()
+
+    def run(self):
+        t0 = time.monotonic()
+        synced_at = None
+        while not self.stop.wait(0.25):
+            r = subprocess.run(["chronyc", "-h", self.sock, "-c", "tracking"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            f = r.stdout.strip().split(",")
+            # Stratum 0 (field 2): not synchronised to the server yet.
+            if r.returncode != 0 or len(f) < 5 or f[2] == "0":
+                continue
+            now = time.monotonic() - t0
+            synced_at = now if synced_at is None else synced_at
+            if now - synced_at >= self.settle_s:
+                self.samples.append((now, abs(float(f[4])) * 1e6))
 
 
 def chrony_offsets_us(work):
@@ -310,6 +355,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
     cleanup_all()
     net = Network(agents)
     procs = []
+    tracker = None
     try:
         net.up()
         write(f"{work}/master.yaml", master_yaml())
@@ -336,6 +382,8 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
             procs.append(Proc("chronyd-client", Network.agent_ns(0),
                               ["chronyd", "-x", "-d", "-u", "root", "-f", f"{work}/chrony-client.conf"],
                               f"{work}/chrony-client.log"))
+            tracker = ChronyTracker(f"{work}/chrony/chronyd.sock", 5.0)
+            tracker.start()
         if sc.net:
             procs.append(Proc("iperf3-server", MASTER_NS, ["iperf3", "-s"], f"{work}/iperf3-server.log"))
         # Every simulated clock is anchored at this raw instant.
@@ -401,17 +449,24 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                     print(f"  [{sc.name}] t={now:5.1f} s: {label}", flush=True)
             time.sleep(0.05)
         monitor.stop()
+        if tracker:
+            tracker.stop.set()
+            tracker.join()
         mon = json.load(open(f"{work}/monitor.json"))
     finally:
-        for p in reversed(procs):
-            p.stop()
-        net.down()
+        with signals_held():
+            for p in reversed(procs):
+                p.stop()
+            net.down()
     res = {"scenario": sc.name, "title": sc.title, "duration_s": duration, "events": timeline,
            "agents": mon["agents"], "work": work}
     if with_chrony:
         offs = chrony_offsets_us(work)
+        err = [e for _, e in tracker.samples]
         res["chrony"] = {"measurements": len(offs), "abs_offset_p50_us": pct(offs, 0.5),
-                         "abs_offset_p99_us": pct(offs, 0.99), "abs_offset_max_us": pct(offs, 1.0)}
+                         "abs_offset_p99_us": pct(offs, 0.99), "abs_offset_max_us": pct(offs, 1.0),
+                         "tracking_samples": len(err), "abs_err_p50_us": pct(err, 0.5),
+                         "abs_err_p99_us": pct(err, 0.99), "abs_err_max_us": pct(err, 1.0)}
     return res
 
 
@@ -490,22 +545,24 @@ def fmt(v, digits=1):
 def markdown(results):
     lines = [
         "| scenario | agent | time to sync [s] | true \\|error\\| p50 / p99 / max [us] | "
-        "truth outside bound | mean bound [us] | polls/s | freq error [ppm] | chrony \\|offset\\| p50 / p99 [us] |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "truth outside bound | mean bound [us] | polls/s | freq error [ppm] | "
+        "chrony true \\|error\\| p50 / p99 [us] | chrony measurement \\|offset\\| p50 / p99 [us] |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ch = r.get("chrony")
         for k, a in enumerate(r["agents"]):
             ferr = (None if a["freq_ppm"] is None or a["freq_truth_ppm"] is None
                     else abs(a["freq_ppm"] - a["freq_truth_ppm"]))
-            chrony_col = ""
+            chrony_cols = " | "
             if k == 0 and ch:
-                chrony_col = f'{fmt(ch["abs_offset_p50_us"])} / {fmt(ch["abs_offset_p99_us"])} (n={ch["measurements"]})'
+                chrony_cols = (f'{fmt(ch.get("abs_err_p50_us"))} / {fmt(ch.get("abs_err_p99_us"))} | '
+                               f'{fmt(ch["abs_offset_p50_us"])} / {fmt(ch["abs_offset_p99_us"])} (n={ch["measurements"]})')
             us = lambda ns: None if ns is None else ns / 1e3
             lines.append(
                 f'| {r["scenario"] if k == 0 else ""} | {a["agent_id"]} | {fmt(a["time_to_sync_s"], 2)} | '
                 f'{fmt(us(a["abs_err_p50_ns"]))} / {fmt(us(a["abs_err_p99_ns"]))} / {fmt(us(a["abs_err_max_ns"]))} | '
                 f'{a["violations"]} of {a["served"]} | {fmt(us(a["mean_bound_ns"]))} | {fmt(a["polls_per_s"], 2)} | '
-                f'{fmt(ferr, 3)} | {chrony_col} |')
+                f'{fmt(ferr, 3)} | {chrony_cols} |')
     return "\n".join(lines) + "\n"
 
 
@@ -518,8 +575,10 @@ def print_result(r):
               f'freq {a["freq_ppm"]} (truth {a["freq_truth_ppm"]})', flush=True)
     if r.get("chrony"):
         c = r["chrony"]
-        print(f'  {"":14s} chrony   |offset| p50/p99 {fmt(c["abs_offset_p50_us"])}/{fmt(c["abs_offset_p99_us"])} us '
-              f'over {c["measurements"]} measurements', flush=True)
+        print(f'  {"":14s} chrony   true |error| p50/p99 {fmt(c.get("abs_err_p50_us"))}/'
+              f'{fmt(c.get("abs_err_p99_us"))} us ({c.get("tracking_samples", 0)} samples); measurement '
+              f'|offset| p50/p99 {fmt(c["abs_offset_p50_us"])}/{fmt(c["abs_offset_p99_us"])} us '
+              f'({c["measurements"]})', flush=True)
 
 
 # --------------------------------------------------------------------- main --
@@ -539,6 +598,8 @@ def main():
     b = sub.add_parser("bench")
     b.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     b.add_argument("--duration", type=float, default=70)
+    lg = sub.add_parser("legs")
+    lg.add_argument("--count", type=int, default=2000)
     c = sub.add_parser("check")
     c.add_argument("--duration", type=float, default=30)
     sub.add_parser("cleanup")
@@ -584,6 +645,8 @@ def main():
             return 0
         if args.cmd == "check":
             return check(bed, args, out)
+        if args.cmd == "legs":
+            return legs(bed, args.count, out)
         if args.cmd == "bench":
             names = args.scenarios.split(",")
             for n in names:
@@ -609,7 +672,74 @@ def main():
         print(f"timesync-testbed: interrupted ({e}); cleaned up", file=sys.stderr)
         return 130
     finally:
-        cleanup_all()
+        with signals_held():
+            cleanup_all()
+    return 0
+
+
+# A TCP ping-pong with the same timestamps as grpc_legs: the floor any
+# user-space exchange over this link sees, gRPC or not.
+PINGPONG_SERVER = """
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 17470)); s.listen(); c, _ = s.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while c.recv(64):
+    c.sendall(str(time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)).encode())
+"""
+PINGPONG_CLIENT = """
+import socket, sys, time
+n, pause = int(sys.argv[1]), float(sys.argv[2]) / 1e3
+for _ in range(100):
+    try:
+        c = socket.create_connection(("@MASTER_IP@", 17470)); break
+    except OSError:
+        time.sleep(0.05)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+up, down = [], []
+for _ in range(n):
+    t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW); c.sendall(b"x")
+    t1 = int(c.recv(64)); t3 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
+    up.append((t1 - t0) / 1e3); down.append((t3 - t1) / 1e3); time.sleep(pause)
+asym = sorted((u - d) / 2 for u, d in zip(up, down)); up.sort(); down.sort()
+print("  python TCP ping-pong, p50: request leg %.1f us, answer leg %.1f us, (up - down) / 2 %.1f us"
+      % (up[n // 2], down[n // 2], asym[n // 2]))
+""".replace("@MASTER_IP@", MASTER_IP)
+
+
+def legs(bed, count, out):
+    """Splits GetTime round trips over the veth link into their legs: lone
+    exchanges 10 ms apart and back-to-back ones, beside a plain TCP ping-pong."""
+    legs_bin = os.path.join(bed.build, "bench", "grpc_legs")
+    if not os.access(legs_bin, os.X_OK):
+        die(f"{legs_bin} missing: build with TIMESYNC_BUILD_BENCH=ON")
+    cleanup_all()
+    net = Network(1)
+    procs = []
+    try:
+        net.up()
+        write(f"{out}/master.yaml", master_yaml())
+        procs.append(Proc("master", MASTER_NS, [bed.bin["master"], "--config", f"{out}/master.yaml"],
+                          f"{out}/master.log"))
+        procs.append(Proc("pingpong", MASTER_NS, [sys.executable, "-c", PINGPONG_SERVER], f"{out}/pingpong.log"))
+        som = Network.agent_ns(0)
+        for interval in (10, 0):
+            print(f"GetTime, one exchange every {interval} ms ({'lone' if interval else 'back to back'}):",
+                  flush=True)
+            r = subprocess.run(["ip", "netns", "exec", som, legs_bin, "--target", f"{MASTER_IP}:{MASTER_PORT}",
+                                "--count", str(count), "--interval-ms", str(interval)],
+                               stdout=subprocess.PIPE, text=True)
+            print(r.stdout, end="", flush=True)
+            if r.returncode != 0:
+                return 1
+        print("baseline, one exchange every 10 ms:", flush=True)
+        subprocess.run(["ip", "netns", "exec", som, sys.executable, "-c", PINGPONG_CLIENT,
+                        str(min(count, 1000)), "10"], check=True)
+    finally:
+        with signals_held():
+            for p in reversed(procs):
+                p.stop()
+            net.down()
     return 0
 
 

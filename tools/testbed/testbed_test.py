@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Unit tests of the test bed's pure parts (configs, chrony's log, the report)
+and of its refusal to run without root. The namespaces themselves are
+exercised by the testbed_check ctest."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timesync_testbed as tb  # noqa: E402
+
+
+class AgentConfig(unittest.TestCase):
+    def test_yaml_has_the_crystal_and_overrides(self):
+        cfg = tb.agent_config(1, "10.213.0.1:17450", tb.BY_NAME["drift-step"], 50,
+                              ["servo.freq_time_constant_s=48", "poll.burst=1"])
+        text = tb.to_yaml(cfg)
+        self.assertIn('master: "10.213.0.1:17450"\n', text)
+        self.assertIn("  freq_ppm: -20.0\n", text)
+        self.assertIn("  step_every_s: 20.0\n  step_ppm: 5.0\n", text)
+        self.assertIn("servo:\n  freq_time_constant_s: 48\n", text)
+        self.assertIn("  burst: 1\n", text)
+
+    def test_agents_get_distinct_addresses_and_segments(self):
+        a = [tb.agent_config(i, "m:1", tb.BY_NAME["idle"], 10) for i in range(3)]
+        self.assertEqual(len({c["listen"] for c in a}), 3)
+        self.assertEqual(len({c["segment"] for c in a}), 3)
+
+
+class ChronyLog(unittest.TestCase):
+    def test_offsets_come_from_column_twelve(self):
+        work = tempfile.mkdtemp()
+        try:
+            os.makedirs(f"{work}/chrony")
+            with open(f"{work}/chrony/measurements.log", "w") as f:
+                f.write("=" * 40 + "\n   Date (UTC) Time     IP Address   L St 123 567 ABCD  LP RP Score"
+                        "    Offset  Peer del. Peer disp.  Root del. Root disp. Refid     MTxRx\n")
+                f.write("2026-11-21 09:00:00 10.213.0.1      N  1 111 111 1111  -2 -2 1.0 "
+                        "-4.500e-06  5.0e-05  1.0e-06  0.0e+00  1.0e-06 7F7F0101 4B D K\n")
+                f.write("2026-11-21 09:00:01 10.213.0.1      N  1 111 111 1111  -2 -2 1.0 "
+                        " 2.000e-06  5.0e-05  1.0e-06  0.0e+00  1.0e-06 7F7F0101 4B D K\n")
+            self.assertEqual([round(x, 3) for x in tb.chrony_offsets_us(work)], [4.5, 2.0])
+        finally:
+            shutil.rmtree(work)
+
+
+class Report(unittest.TestCase):
+    def test_markdown_row_per_agent_with_chrony_once(self):
+        agent = {"agent_id": "camera", "time_to_sync_s": 0.3, "abs_err_p50_ns": 7000,
+                 "abs_err_p99_ns": 40000, "abs_err_max_ns": 50000, "violations": 0, "served": 100,
+                 "mean_bound_ns": 150000, "polls_per_s": 1.5, "freq_ppm": 20.05, "freq_truth_ppm": 20.0}
+        res = {"scenario": "idle", "agents": [agent, dict(agent, agent_id="sensor")],
+               "chrony": {"abs_offset_p50_us": 1.7, "abs_offset_p99_us": 21.1, "measurements": 9,
+                          "abs_err_p50_us": 30.5, "abs_err_p99_us": 80.25}}
+        rows = tb.markdown([res]).splitlines()
+        self.assertEqual(len(rows), 4)
+        self.assertIn("| idle | camera | 0.30 | 7.0 / 40.0 / 50.0 | 0 of 100 | 150.0 | 1.50 | 0.050 | "
+                      "30.5 / 80.2 | 1.7 / 21.1 (n=9) |", rows[2])
+        self.assertTrue(rows[3].startswith("|  | sensor |"))
+        self.assertTrue(rows[3].endswith("|  |  |"))
+
+
+class Refusals(unittest.TestCase):
+    def test_refuses_without_root(self):
+        # As root, drop to nobody; otherwise this user already is not root.
+        me = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timesync_testbed.py")
+        # (The system python: a per-user interpreter under /root is not nobody's.)
+        argv = [sys.executable, me, "run"]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "nobody", "--", "/usr/bin/python3", me, "run"]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 77, r.stderr)
+        self.assertIn("needs root", r.stderr)
+
+    def test_list_needs_no_root(self):
+        r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                         "timesync_testbed.py"), "list"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(len(r.stdout.splitlines()), len(tb.SCENARIOS))
+
+
+if __name__ == "__main__":
+    unittest.main()
