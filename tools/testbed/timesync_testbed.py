@@ -53,6 +53,10 @@ class Interrupted(Exception):
     pass
 
 
+class ConfigError(Exception):
+    pass
+
+
 def on_signal(signum, _frame):
     raise Interrupted(signal.Signals(signum).name)
 
@@ -361,7 +365,13 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
         write(f"{work}/master.yaml", master_yaml())
         target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
         for i in range(agents):
-            write(f"{work}/agent{i + 1}.yaml", to_yaml(agent_config(i, target, sc, duration, overrides)))
+            path = f"{work}/agent{i + 1}.yaml"
+            write(path, to_yaml(agent_config(i, target, sc, duration, overrides)))
+            # A bad --set is reported here, with the agent's own file:line message.
+            r = subprocess.run([bed.bin["agent"], "--config", path, "--check-config"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0:
+                raise ConfigError(r.stderr.strip())
         master = Proc("master", MASTER_NS, [bed.bin["master"], "--config", f"{work}/master.yaml"],
                       f"{work}/master.log")
         procs.append(master)
@@ -674,6 +684,9 @@ def main():
     except Interrupted as e:
         print(f"timesync-testbed: interrupted ({e}); cleaned up", file=sys.stderr)
         return 130
+    except ConfigError as e:
+        print(f"timesync-testbed: agent configuration rejected: {e}", file=sys.stderr)
+        return 78
     finally:
         with signals_held():
             cleanup_all()
