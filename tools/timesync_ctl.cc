@@ -428,7 +428,7 @@ int cmd_monitor(const Args& a) {
           "\"polls_per_s\":%s,\"samples_accepted\":%" PRIu64 ",\"samples_rejected\":%" PRIu64
           ",\"rpc_failures\":%" PRIu64 ",\"freq_ppm\":%s,\"freq_truth_ppm\":%s,\"state\":%s}",
           &x == w.data() ? "" : ",", jstr(x.target).c_str(), jstr(x.last.agent_id()).c_str(),
-          jnum(x.have_first ? x.last.time_to_sync_s() : NAN).c_str(),
+          jnum(x.have_first && x.last.time_to_sync_s() >= 0 ? x.last.time_to_sync_s() : NAN).c_str(),
           jnum(x.first_ok_ns < 0 ? NAN : static_cast<double>(x.first_ok_ns - start) / 1e9).c_str(),
           x.reads, x.ok, x.violations, jnum(x.worst_excess_ns).c_str(), x.abs_err_ns.size(),
           jnum(pct(x.abs_err_ns, 0.5)).c_str(), jnum(pct(x.abs_err_ns, 0.99)).c_str(),
