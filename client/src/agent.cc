@@ -126,6 +126,7 @@ Agent::Answer Agent::exchange() {
   a.x.t1_ns = a.resp.master_receive_ns();
   a.x.t2_ns = a.resp.master_send_ns();
   a.x.master_error_ns = a.resp.master_error_ns();
+  a.x.correction_ns = cfg_.calibration.offset_ns;
   a.ok = true;
   return a;
 }

@@ -652,6 +652,10 @@ const Schema<ClientConfig>& client_schema() {
                    "Master unreachable alarm after this long without an answer."),
           key<Cfg>(TS_FIELD(alarm.void_after_s), Duration{10, 0.1, 3600},
                    "Published data is valid for this long after the last measurement."),
+          key<Cfg>(TS_FIELD(calibration.offset_ns), Int{0, -1'000'000'000, 1'000'000'000},
+                   "Added to every measured offset, ns: the mean pulse offset of this SoM "
+                   "against the master from timesync-probe (reciprocity calibration of a "
+                   "constant path asymmetry). The error bound widens by its magnitude."),
       },
       {
           {"poll.min_s", "poll.max_s", "poll.min_s <= poll.max_s",

@@ -39,7 +39,7 @@ const std::vector<std::string> kClientKeys = with_common({
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
     "servo.max_slew_ppm", "servo.max_freq_ppm", "bound.min_freq_uncertainty_ppb",
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
-    "alarm.unreachable_after_s", "alarm.void_after_s"});
+    "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns"});
 
 // Lines 1-2 of every client file built below.
 constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
@@ -266,6 +266,8 @@ TEST_F(RangeTest, ClientEdges) {
       {"alarm.clear_ratio", "0.000001", "0", "0.999999", "1", "(0, 1)", {}},
       {"alarm.unreachable_after_s", "0.1", "0.09", "3600", "3601", "[0.1, 3600]", {}},
       {"alarm.void_after_s", "0.1", "0.01", "3600", "7200", "[0.1, 3600]", {}},
+      {"calibration.offset_ns", "-1000000000", "-1000000001", "1000000000", "1000000001",
+       "[-1000000000, 1000000000]", {}},
       {"sim_clock.initial_offset_s", "-1e6", "-1000000.5", "1e6", "1e7", "[-1e6, 1e6]", {}},
       {"sim_clock.freq_ppm", "-1000", "-1000.1", "1000", "1001", "[-1000, 1000]", {}},
       {"sim_clock.wander_ppb_per_sqrt_s", "0", "-1", "1e6", "1000001", "[0, 1e6]", {}},

@@ -26,6 +26,29 @@ TEST(Sample, OffsetAndDelayFollowTheFourTimestampFormulas) {
   EXPECT_EQ(s.local.ns, 1'000'000 + (30'000 + 5'000 + 50'000) / 2);
 }
 
+TEST(Sample, CalibrationCorrectsTheOffsetAndWidensTheHardInterval) {
+  // The request leg is 20 us slower than the answer: uncorrected, the offset
+  // reads 10 us high, so this SoM's time runs 10 us ahead and its pulses come
+  // 10 us early. The probe reports -10 us; that mean is the correction.
+  Exchange x = exchange(1'000'000, 50'000, 30'000);
+  Sample plain;
+  ASSERT_TRUE(make_sample(x, &plain));
+  EXPECT_EQ(plain.offset_ns, 1'000'000'000 + 10'000);
+  x.correction_ns = -10'000;
+  Sample s;
+  ASSERT_TRUE(make_sample(x, &s));
+  EXPECT_EQ(s.offset_ns, 1'000'000'000);
+  EXPECT_EQ(s.measurement_error_ns(), plain.measurement_error_ns() + 10'000);
+  // Even a wrong calibration keeps the truth inside the interval.
+  for (int64_t c : {-300'000, -40'000, 40'000, 300'000}) {
+    x.correction_ns = c;
+    ASSERT_TRUE(make_sample(x, &s));
+    EXPECT_LE(std::llabs(s.offset_ns - 1'000'000'000),
+              static_cast<int64_t>(s.measurement_error_ns()))
+        << c;
+  }
+}
+
 TEST(Sample, ImpossibleTimestampsAreInvalid) {
   Sample s;
   Exchange x = exchange(1'000'000, 30'000, 30'000);

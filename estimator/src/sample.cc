@@ -14,7 +14,8 @@ bool make_sample(const Exchange& x, Sample* out) {
   // ((t1 - t0) + (t2 - t3)) / 2 without overflowing on large timelines.
   const int64_t a = x.t1_ns - x.t0.ns;
   const int64_t b = x.t2_ns - x.t3.ns;
-  out->offset_ns = a / 2 + b / 2 + (a % 2 + b % 2) / 2;
+  out->offset_ns = a / 2 + b / 2 + (a % 2 + b % 2) / 2 + x.correction_ns;
+  out->correction_ns = x.correction_ns;
   out->delay_ns = delay < 0 ? 0 : delay;
   out->master_error_ns = x.master_error_ns;
   out->weight = 1.0;

@@ -101,6 +101,15 @@ struct ClientConfig {
     bool operator==(const Alarm&) const = default;
   };
 
+  struct Calibration {
+    // Added to every measured offset (master minus local). Set it to the mean
+    // pulse offset a probe observer reports for this SoM against the master
+    // (agent edge minus master edge): seed 004's reciprocity calibration of a
+    // constant path asymmetry. The bound widens by its magnitude.
+    int64_t offset_ns = 0;
+    bool operator==(const Calibration&) const = default;
+  };
+
   std::string id;                          // empty: the program uses the hostname
   std::string master;                      // required, host:port
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
@@ -110,6 +119,7 @@ struct ClientConfig {
   Servo servo;
   Bound bound;
   Alarm alarm;
+  Calibration calibration;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const ClientConfig&) const = default;

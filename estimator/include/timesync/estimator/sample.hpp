@@ -8,6 +8,11 @@
 // Whatever the path asymmetry, the true offset lies within offset +/- delay/2
 // (plus the master's own error): the basis of the error bound.
 //
+// A calibration correction c (measured with pulse probes: a constant path
+// asymmetry) is added to the offset. The hard interval stays where the
+// timestamps put it, so the sample's uncertainty grows by |c|: a wrong
+// calibration costs accuracy, never the bound's honesty.
+//
 // Thread safety: plain values.
 #pragma once
 
@@ -23,6 +28,7 @@ struct Exchange {
   int64_t t2_ns = 0;
   LocalTime t3;
   uint64_t master_error_ns = 0;
+  int64_t correction_ns = 0;  // calibration, added to the offset
 };
 
 struct Sample {
@@ -30,12 +36,15 @@ struct Sample {
   int64_t offset_ns = 0;  // master minus local
   int64_t delay_ns = 0;
   uint64_t master_error_ns = 0;
+  int64_t correction_ns = 0;  // already included in offset_ns
   double weight = 1.0;    // (min_delay / delay)^2, in (0, 1]; set by the filter
 
-  // Half the delay plus the master's error: the offset's hard uncertainty.
+  // Half the delay plus the master's error plus the calibration's magnitude:
+  // the offset's hard uncertainty.
   uint64_t measurement_error_ns() const {
     return static_cast<uint64_t>(delay_ns < 0 ? 0 : delay_ns) / 2 + delay_ns % 2 +
-           master_error_ns;
+           master_error_ns +
+           static_cast<uint64_t>(correction_ns < 0 ? -correction_ns : correction_ns);
   }
 };
 
