@@ -339,7 +339,7 @@ int cmd_monitor(const Args& a) {
       }
       if (trace != nullptr && r.local.ns >= x.next_trace_ns) {
         x.next_trace_ns = r.local.ns + int64_t{a.trace_ms} * 1'000'000;
-        std::fprintf(trace, "{\"k\":\"r\",\"t\":%.4f,\"a\":%zu,\"e\":%.0f,\"b\":%" PRIu64 "}\n",
+        std::fprintf(trace, "{\"k\":\"r\",\"t\":%.6f,\"a\":%zu,\"e\":%.0f,\"b\":%" PRIu64 "}\n",
                      static_cast<double>(r.local.ns - start) / 1e9, &x - w.data(), err, r.bound_ns);
       }
       if (std::fabs(err) > static_cast<double>(r.bound_ns)) {
@@ -414,7 +414,11 @@ int cmd_monitor(const Args& a) {
   int rc = 0;
   const double span_s = static_cast<double>(host_raw_now_ns() - start) / 1e9;
   std::printf("\nsummary over %.1f s:\n", span_s);
-  if (json != nullptr) std::fprintf(json, "{\"duration_s\":%s,\"settle_s\":%s,\"agents\":[", jnum(span_s).c_str(), jnum(a.settle_s).c_str());
+  // start_raw_ns: the host CLOCK_MONOTONIC_RAW instant trace times count from.
+  if (json != nullptr) {
+    std::fprintf(json, "{\"duration_s\":%s,\"settle_s\":%s,\"start_raw_ns\":%" PRId64 ",\"agents\":[",
+                 jnum(span_s).c_str(), jnum(a.settle_s).c_str(), start);
+  }
   for (const Watched& x : w) {
     if (json != nullptr) {
       const double status_span_s = static_cast<double>(x.last_status_ns - x.first_status_ns) / 1e9;

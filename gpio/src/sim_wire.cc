@@ -133,8 +133,11 @@ class WireOutput final : public OutputLine {
   }
 
   std::string set(bool active) override {
-    if (line_.level.load(std::memory_order_relaxed) == (active ? 1u : 0u)) return "";
+    // Stamp before touching the segment: after a sleep its cache lines and
+    // page-table entries are cold, and the first access costs microseconds
+    // that belong to this process, not to the wire.
     const int64_t ts = now_ns(CLOCK_MONOTONIC_RAW) + spec_.delay_ns;
+    if (line_.level.load(std::memory_order_relaxed) == (active ? 1u : 0u)) return "";
     line_.level.store(active ? 1 : 0, std::memory_order_relaxed);
     const uint64_t n = line_.count.load(std::memory_order_relaxed);  // we are the only driver
     WireSlot& slot = line_.ring[n % kWireRing];

@@ -11,16 +11,25 @@ the exact true error of what each agent's segment serves is computable:
 in /dev/shm) samples it about once per millisecond with the bound.
 
     timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
+                         [--probe PERIOD_MS] [--calibrate]
     timesync-testbed bench [--scenarios A,B] [--duration S] [--out DIR]
     timesync-testbed legs [--count N]   where a GetTime round trip's time goes
     timesync-testbed check      short functional run for CI (exit 1 on failure)
     timesync-testbed cleanup    removes whatever a killed run left behind
     timesync-testbed list       the scenarios
 
+--probe adds GPIO pulse probes on a simulated wire (/dev/shm/timesync-wire-tsb):
+`timesync-probe emit` in every namespace (the master's on its raw clock, each
+agent's on its segment) and one observer, whose report (each agent against the
+master) is set beside the truth at the same instants. --calibrate runs the
+scenario twice: the second run sets each agent's calibration.offset_ns to the
+mean pulse offset the first run measured.
+
 Needs root (network namespaces). Everything it creates is named tsb-* and is
 removed on exit, on SIGINT/SIGTERM, and at the start of the next run.
 """
 import argparse
+import bisect
 import fcntl
 import json
 import os
@@ -47,6 +56,9 @@ LOCK_PATH = "/run/timesync-testbed.lock"
 # Agent i's crystal: (frequency ppm, initial offset s).
 CRYSTALS = [(35.0, 0.25), (-20.0, -1.5), (12.5, 0.8), (-48.0, 3.0), (5.0, -0.1), (-7.5, 12.0)]
 AGENT_NAMES = ["camera", "sensor", "lidar", "radar", "imu", "gnss"]
+# The probes' simulated wire: line 0 is the master's, line i + 1 agent i's.
+WIRE = "tsb"
+WIRE_FILE = "timesync-wire-" + WIRE
 
 
 class Interrupted(Exception):
@@ -151,7 +163,7 @@ def cleanup_all():
         kill_namespace_processes(ns)
         sh("ip", "netns", "del", ns, check=False)
     for f in os.listdir("/dev/shm"):
-        if f.startswith("timesync-tsb-"):
+        if f.startswith("timesync-tsb-") or f == WIRE_FILE:
             os.unlink(os.path.join("/dev/shm", f))
 
 
@@ -230,6 +242,7 @@ class Bed:
             "agent": os.path.join(self.build, "client", "timesync-agent"),
             "ctl": os.path.join(self.build, "tools", "timesync-ctl"),
             "proxy": os.path.join(self.build, "tools", "timesync-netem-proxy"),
+            "probe": os.path.join(self.build, "tools", "timesync-probe"),
         }
         for k, path in self.bin.items():
             if not os.access(path, os.X_OK):
@@ -246,7 +259,7 @@ def master_yaml():
             "timebase: monotonic\n")
 
 
-def agent_config(i, master_target, sc, duration, overrides=()):
+def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None):
     """Agent i's configuration as nested dicts; overrides are "a.b=value"."""
     freq, offset = CRYSTALS[i % len(CRYSTALS)]
     cfg = {
@@ -259,6 +272,8 @@ def agent_config(i, master_target, sc, duration, overrides=()):
     }
     if sc.drift_step_ppm:
         cfg["sim_clock"].update({"step_every_s": round(duration * 0.4, 3), "step_ppm": sc.drift_step_ppm})
+    if calibration_ns is not None:
+        cfg["calibration"] = {"offset_ns": int(round(calibration_ns))}
     for o in overrides:
         key, _, value = o.partition("=")
         *parents, leaf = key.split(".")
@@ -351,9 +366,12 @@ def pct(v, p):
     return v[int(p * (len(v) - 1))]
 
 
-def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), quiet=False):
-    """Runs one scenario on a fresh network; returns its result dict."""
-    work = os.path.join(out_dir, "work", sc.name)
+def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), quiet=False,
+                 probe_ms=None, calibration_ns=None, tag=""):
+    """Runs one scenario on a fresh network; returns its result dict.
+    probe_ms: pulse period of the GPIO probes (None: no probes).
+    calibration_ns: per-agent calibration.offset_ns (None: the default)."""
+    work = os.path.join(out_dir, "work", sc.name + tag)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     cleanup_all()
@@ -366,7 +384,8 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
         target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
         for i in range(agents):
             path = f"{work}/agent{i + 1}.yaml"
-            write(path, to_yaml(agent_config(i, target, sc, duration, overrides)))
+            write(path, to_yaml(agent_config(i, target, sc, duration, overrides,
+                                             calibration_ns[i] if calibration_ns else None)))
             # A bad --set is reported here, with the agent's own file:line message.
             r = subprocess.run([bed.bin["agent"], "--config", path, "--check-config"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -409,6 +428,8 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
 
         for i in range(agents):
             agent_procs.append(start_agent(i))
+        probe_procs = start_probes(bed, work, agents, probe_ms) if probe_ms else []
+        procs += probe_procs
         if sc.cpu:
             procs.append(Proc("stress-ng", None, ["stress-ng", "--cpu", "2", "--timeout",
                                                   f"{int(duration) + 5}s", "-q"], f"{work}/stress.log"))
@@ -459,6 +480,11 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                     print(f"  [{sc.name}] t={now:5.1f} s: {label}", flush=True)
             time.sleep(0.05)
         monitor.stop()
+        # Emitters first, so the observer has every pulse when it reports.
+        for p in probe_procs[1:]:
+            p.stop()
+        if probe_procs:
+            probe_procs[0].stop(timeout=30)
         if tracker:
             tracker.stop.set()
             tracker.join()
@@ -470,6 +496,10 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
             net.down()
     res = {"scenario": sc.name, "title": sc.title, "duration_s": duration, "events": timeline,
            "agents": mon["agents"], "work": work}
+    if calibration_ns:
+        res["calibration_ns"] = [int(round(c)) for c in calibration_ns]
+    if probe_ms:
+        res["probe"] = probe_analysis(work, mon, probe_ms, [a["agent_id"] for a in mon["agents"]])
     if with_chrony:
         offs = chrony_offsets_us(work)
         err = [e for _, e in tracker.samples]
@@ -478,6 +508,144 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                          "tracking_samples": len(err), "abs_err_p50_us": pct(err, 0.5),
                          "abs_err_p99_us": pct(err, 0.99), "abs_err_max_us": pct(err, 1.0)}
     return res
+
+
+# ------------------------------------------------------------------- probes --
+
+# Emitters run as seed 000's real-time tasks: SCHED_FIFO and locked memory,
+# so a pulse is not late because a normal task held the CPU at the boundary.
+PROBE_RT = ["--fifo", "50", "--mlockall", "--prefault-stack", "256", "--max-late-us", "5"]
+
+
+def start_probes(bed, work, agents, period_ms):
+    """The observer (first in the list), then one emitter per SoM."""
+    period = f"{period_ms}ms"
+    names = [AGENT_NAMES[i % len(AGENT_NAMES)] for i in range(agents)]
+    inputs = ["--input", f"master=wire:{WIRE}:0"]
+    for i, n in enumerate(names):
+        inputs += ["--input", f"{n}=wire:{WIRE}:{i + 1}"]
+    observer = Proc("probe-observer", MASTER_NS,
+                    [bed.bin["probe"], "observe", *inputs, "--reference", "master", "--period", period,
+                     "--json", f"{work}/probe.json", "--svg", f"{work}/probe.svg",
+                     "--edges", f"{work}/edges.jsonl"],
+                    f"{work}/probe-observer.log", stdout=open(f"{work}/probe.txt", "w"))
+    deadline = time.monotonic() + 10
+    while "observing" not in open(f"{work}/probe-observer.log").read():
+        if time.monotonic() > deadline or not observer.alive():
+            raise RuntimeError("probe observer did not start: " + open(f"{work}/probe-observer.log").read())
+        time.sleep(0.01)
+    procs = [observer,
+             Proc("probe-master", MASTER_NS,
+                  [bed.bin["probe"], "emit", "--timeline", "raw", "--output", f"wire:{WIRE}:0",
+                   "--period", period, "--consumer", "master", "--json", f"{work}/emit-master.json",
+                   *PROBE_RT],
+                  f"{work}/probe-master.log")]
+    for i, n in enumerate(names):
+        procs.append(Proc(f"probe-{n}", Network.agent_ns(i),
+                          [bed.bin["probe"], "emit", "--segment", f"/dev/shm/timesync-tsb-som{i + 1}",
+                           "--output", f"wire:{WIRE}:{i + 1}", "--period", period, "--consumer", n,
+                           "--json", f"{work}/emit-{n}.json", *PROBE_RT],
+                          f"{work}/probe-{n}.log"))
+    return procs
+
+
+def stats_us(v):
+    """mean, std, p50, p99 and max |x| of a list of ns values, in us."""
+    if not v:
+        return {"n": 0}
+    a = sorted(abs(x) for x in v)
+    return {"n": len(v), "mean_us": statistics.fmean(v) / 1e3,
+            "std_us": (statistics.stdev(v) if len(v) > 1 else 0.0) / 1e3,
+            "p50_us": sorted(v)[len(v) // 2] / 1e3, "abs_p99_us": pct(a, 0.99) / 1e3,
+            "max_abs_us": a[-1] / 1e3}
+
+
+def probe_analysis(work, mon, period_ms, names):
+    """Sets the observer's report beside the truth at the same instants.
+
+    The wire carries the host's raw clock, which is the master's timeline
+    here, so an agent's pulse at raw time t, meant for the synchronized
+    boundary B, is early by exactly the agent's true error e(t): its offset
+    from the nearest boundary is -e(t). The monitor's trace has e every
+    20 ms; it is interpolated to each edge (only between readings at most
+    50 ms apart, i.e. while the agent was serving time)."""
+    period_ns = int(period_ms * 1e6)
+    report = json.load(open(f"{work}/probe.json"))
+    edges = {}
+    for line in open(f"{work}/edges.jsonl"):
+        e = json.loads(line)
+        edges.setdefault(e["line"], []).append(e["t"])
+    trace = {}
+    start = mon["start_raw_ns"]
+    for line in open(f"{work}/trace.jsonl"):
+        r = json.loads(line)
+        if r["k"] == "r":
+            trace.setdefault(r["a"], []).append((start + round(r["t"] * 1e9), r["e"]))
+
+    def grid(t):
+        return t - ((t + period_ns // 2) // period_ns) * period_ns
+
+    out = {"period_ms": period_ms, "master_grid": stats_us([grid(t) for t in edges.get("master", [])]),
+           "agents": []}
+    for i, name in enumerate(names):
+        pair = next((p for p in report["pairs"] if p["a"] == "master" and p["b"] == name), None)
+        rows = trace.get(i, [])
+        ts = [t for t, _ in rows]
+        truth, diff = [], []
+        for t in sorted(edges.get(name, [])):
+            k = bisect.bisect_left(ts, t)
+            if k == 0 or k == len(ts) or ts[k] - ts[k - 1] > 50_000_000:
+                continue
+            (t0, e0), (t1, e1) = rows[k - 1], rows[k]
+            e = e0 + (e1 - e0) * (t - t0) / (t1 - t0)
+            truth.append(-e)
+            diff.append(grid(t) + e)
+        emitter = {}
+        if os.path.exists(f"{work}/emit-{name}.json"):
+            emitter = json.load(open(f"{work}/emit-{name}.json"))
+        out["agents"].append({
+            "name": name,
+            "probe": None if pair is None else {
+                "n": pair["count"], "unmatched": pair["unmatched"], "mean_us": pair["mean_ns"] / 1e3,
+                "std_us": pair["std_ns"] / 1e3, "p50_us": pair["p50_ns"] / 1e3,
+                "p99_us": pair["p99_ns"] / 1e3, "max_abs_us": pair["max_abs_ns"] / 1e3},
+            "truth_at_edges": stats_us(truth), "probe_minus_truth": stats_us(diff), "emitter": emitter})
+    return out
+
+
+def print_probe(r):
+    p = r.get("probe")
+    if not p:
+        return
+    m = p["master_grid"]
+    print(f'  probes every {p["period_ms"]} ms; master pulses vs its own timeline: mean {fmt(m.get("mean_us"), 2)} us, '
+          f'max |x| {fmt(m.get("max_abs_us"), 2)} us (n={m["n"]})')
+    for a in p["agents"]:
+        pr, tr, d = a["probe"] or {}, a["truth_at_edges"], a["probe_minus_truth"]
+        print(f'  {a["name"]:8s} probe (agent - master): n={pr.get("n")} mean {fmt(pr.get("mean_us"), 2)} '
+              f'std {fmt(pr.get("std_us"), 2)} max|x| {fmt(pr.get("max_abs_us"), 2)} us | truth -e at the edges: '
+              f'mean {fmt(tr.get("mean_us"), 2)} std {fmt(tr.get("std_us"), 2)} max|x| {fmt(tr.get("max_abs_us"), 2)} us '
+              f'| probe - truth per edge: mean {fmt(d.get("mean_us"), 3)} p99|x| {fmt(d.get("abs_p99_us"), 2)} '
+              f'max|x| {fmt(d.get("max_abs_us"), 2)} us (n={d["n"]})', flush=True)
+
+
+def probe_markdown(results):
+    lines = ["| scenario | agent | calibration [ns] | probe n | probe mean / std / max\|x\| [us] | "
+             "truth at the edges mean / std / max\|x\| [us] | probe - truth per edge mean / p99\|x\| / max\|x\| [us] |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        p = r.get("probe")
+        if not p:
+            continue
+        for k, a in enumerate(p["agents"]):
+            pr, tr, d = a["probe"] or {}, a["truth_at_edges"], a["probe_minus_truth"]
+            cal = r.get("calibration_ns", [0] * len(p["agents"]))[k]
+            lines.append(
+                f'| {r["scenario"] if k == 0 else ""} | {a["name"]} | {cal} | {pr.get("n")} | '
+                f'{fmt(pr.get("mean_us"), 2)} / {fmt(pr.get("std_us"), 2)} / {fmt(pr.get("max_abs_us"), 2)} | '
+                f'{fmt(tr.get("mean_us"), 2)} / {fmt(tr.get("std_us"), 2)} / {fmt(tr.get("max_abs_us"), 2)} | '
+                f'{fmt(d.get("mean_us"), 3)} / {fmt(d.get("abs_p99_us"), 2)} / {fmt(d.get("max_abs_us"), 2)} |')
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------- plot --
@@ -608,6 +776,11 @@ def main():
     r.add_argument("--scenario", default="idle", choices=sorted(BY_NAME))
     r.add_argument("--duration", type=float, default=40)
     r.add_argument("--chrony", action="store_true")
+    r.add_argument("--probe", type=float, metavar="PERIOD_MS", default=None,
+                   help="GPIO pulse probes on the simulated wire, one pulse every PERIOD_MS")
+    r.add_argument("--calibrate", action="store_true",
+                   help="run twice; the second run applies the first run's mean pulse offsets "
+                        "as calibration.offset_ns (needs --probe)")
     b = sub.add_parser("bench")
     b.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     b.add_argument("--duration", type=float, default=70)
@@ -615,6 +788,7 @@ def main():
     lg.add_argument("--count", type=int, default=2000)
     c = sub.add_parser("check")
     c.add_argument("--duration", type=float, default=30)
+    c.add_argument("--probe", type=float, metavar="PERIOD_MS", default=10)
     sub.add_parser("cleanup")
     sub.add_parser("list")
     args = ap.parse_args()
@@ -650,10 +824,30 @@ def main():
             sc = BY_NAME[args.scenario]
             if args.chrony and shutil.which("chronyd") is None:
                 die("--chrony needs chronyd (apt-get install chrony)")
-            res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony, args.set)
-            svg_plot(os.path.join(res["work"], "trace.jsonl"), res, os.path.join(out, f"{sc.name}.svg"))
-            json.dump(res, open(os.path.join(out, f"{sc.name}.json"), "w"), indent=1)
-            print_result(res)
+            if args.calibrate and not args.probe:
+                die("--calibrate needs --probe PERIOD_MS", 64)
+            runs = []
+            calibration = None
+            for tag in (["-uncalibrated", "-calibrated"] if args.calibrate else [""]):
+                if args.calibrate:
+                    print(f"run {tag[1:]}" + (f": calibration.offset_ns {calibration}" if calibration else ""),
+                          flush=True)
+                res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony, args.set,
+                                   probe_ms=args.probe, calibration_ns=calibration, tag=tag)
+                svg_plot(os.path.join(res["work"], "trace.jsonl"), res,
+                         os.path.join(out, f"{sc.name}{tag}.svg"))
+                if args.probe:
+                    shutil.copy(os.path.join(res["work"], "probe.svg"), os.path.join(out, f"{sc.name}{tag}-probe.svg"))
+                json.dump(res, open(os.path.join(out, f"{sc.name}{tag}.json"), "w"), indent=1)
+                print_result(res)
+                print_probe(res)
+                runs.append(res)
+                if args.calibrate:
+                    calibration = [a["probe"]["mean_us"] * 1e3 for a in res["probe"]["agents"]]
+            if args.probe:
+                write(os.path.join(out, "probe.md"), probe_markdown(runs))
+                print()
+                print(probe_markdown(runs))
             print(f"results in {out}")
             return 0
         if args.cmd == "check":
@@ -759,11 +953,40 @@ def legs(bed, count, out):
     return 0
 
 
+def probe_failures(res, duration):
+    """The probes must agree with the truth within the wire's resolution.
+
+    The wire stamps an edge within ~0.1 us of the emitter's write, and the
+    emitter drops pulses its spin overshot by more than --max-late-us (5 us),
+    so per edge the probe may read up to 5 us late plus the interpolation of
+    the 20 ms truth trace: the mean difference must stay inside that window
+    and the median within 1 us."""
+    p = res.get("probe")
+    if not p:
+        return []
+    failures = []
+    boundaries = duration * 1e3 / p["period_ms"]
+    for a in p["agents"]:
+        d, pr, tr = a["probe_minus_truth"], a["probe"] or {}, a["truth_at_edges"]
+        if (pr.get("n") or 0) < 0.2 * boundaries or d["n"] < 0.2 * boundaries:
+            failures.append(f'{a["name"]}: only {pr.get("n")} probe pairs and {d["n"]} edges with truth '
+                            f'of {boundaries:.0f} boundaries')
+            continue
+        if abs(d["p50_us"]) > 1.0 or abs(d["mean_us"]) > 5.0:
+            failures.append(f'{a["name"]}: probe - truth per edge has median {d["p50_us"]:.3f} us and '
+                            f'mean {d["mean_us"]:.3f} us (limits 1 and 5 us)')
+        if abs(pr["mean_us"] - tr["mean_us"]) > 5.0:
+            failures.append(f'{a["name"]}: probe mean {pr["mean_us"]:.2f} us vs truth {tr["mean_us"]:.2f} us')
+    return failures
+
+
 def check(bed, args, out):
     """Functional assertions only: sync reached, truth always inside the
     bound, an outage raises the alarm, and the agents recover after it."""
-    res = run_scenario(bed, CHECK, args.duration, args.agents, out, False, args.set)
+    res = run_scenario(bed, CHECK, args.duration, args.agents, out, False, args.set,
+                       probe_ms=args.probe or None)
     print_result(res)
+    print_probe(res)
     rows = [json.loads(l) for l in open(os.path.join(res["work"], "trace.jsonl"))]
     failures = []
     restart_t = next(e["t"] for e in res["events"] if e["event"] == "master restarted")
@@ -782,6 +1005,7 @@ def check(bed, args, out):
             failures.append(f"{name}: not synchronized again after the master came back")
         if not any(r["k"] == "r" and r["a"] == i and r["t"] > restart_t for r in rows):
             failures.append(f"{name}: no timestamps served after the master came back")
+    failures += probe_failures(res, args.duration)
     for f in failures:
         print(f"FAIL {f}")
     print("check: " + ("FAILED" if failures else "ok"))
