@@ -2,6 +2,7 @@
 """Unit tests of the test bed's pure parts (configs, chrony's log, the report)
 and of its refusal to run without root. The namespaces themselves are
 exercised by the testbed_check ctest."""
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,40 @@ class AgentConfig(unittest.TestCase):
         a = [tb.agent_config(i, "m:1", tb.BY_NAME["idle"], 10) for i in range(3)]
         self.assertEqual(len({c["listen"] for c in a}), 3)
         self.assertEqual(len({c["segment"] for c in a}), 3)
+
+
+class ProbeAnalysis(unittest.TestCase):
+    """Synthetic run: the agent's true error is +30 us (it runs ahead), so its
+    pulses leave 30 us before each boundary; the master's leave on time."""
+
+    def test_probe_and_truth_line_up_with_the_documented_signs(self):
+        work = tempfile.mkdtemp()
+        try:
+            P, start = 10_000_000, 5_000_000_000
+            with open(f"{work}/edges.jsonl", "w") as f:
+                for k in range(1, 101):
+                    f.write(f'{{"line": "master", "t": {start + k * P + 100}}}\n')
+                    f.write(f'{{"line": "camera", "t": {start + k * P - 30_000 + 200}}}\n')
+            with open(f"{work}/trace.jsonl", "w") as f:
+                for k in range(0, 30):  # every 20 ms until 0.58 s, e = +30 us
+                    f.write(f'{{"k":"r","t":{k * 0.02:.6f},"a":0,"e":30000,"b":90000}}\n')
+            pair = {"a": "master", "b": "camera", "count": 100, "unmatched": 0, "mean_ns": -29900.0,
+                    "std_ns": 0.0, "p50_ns": -29900, "p99_ns": -29900, "max_abs_ns": 29900}
+            with open(f"{work}/probe.json", "w") as f:
+                json.dump({"pairs": [pair]}, f)
+            out = tb.probe_analysis(work, {"start_raw_ns": start}, 10, ["camera"])
+            a = out["agents"][0]
+            self.assertAlmostEqual(a["probe"]["mean_us"], -29.9)
+            self.assertAlmostEqual(a["truth_at_edges"]["mean_us"], -30.0)
+            # Edges after the trace's last reading (0.58 s) have no truth.
+            self.assertEqual(a["truth_at_edges"]["n"], 58)
+            self.assertAlmostEqual(a["probe_minus_truth"]["mean_us"], 0.2)
+            self.assertAlmostEqual(out["master_grid"]["mean_us"], 0.1)
+            self.assertEqual(tb.probe_failures({"probe": out}, 1.0), [])
+            a["probe_minus_truth"]["p50_us"] = 1.5
+            self.assertIn("median 1.500 us", tb.probe_failures({"probe": out}, 1.0)[0])
+        finally:
+            shutil.rmtree(work)
 
 
 class ChronyLog(unittest.TestCase):
