@@ -240,7 +240,7 @@ std::string render_json(const ProbeReport& r) {
 }
 
 std::string render_svg(const ProbeReport& r) {
-  constexpr int kW = 760, kPanel = 210, kLeft = 60, kRight = 20, kTop = 34, kPlotH = 130;
+  constexpr int kW = 760, kPanel = 210, kLeft = 60, kRight = 40, kTop = 34, kPlotH = 130;
   const int h = 30 + kPanel * static_cast<int>(std::max<size_t>(r.pairs.size(), 1));
   std::string o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kW) +
                   "\" height=\"" + std::to_string(h) +

@@ -19,6 +19,21 @@
 namespace timesync::gpio {
 namespace {
 
+// A slot is a small seqlock (wire_layout.hpp). As in libtimesync's segment,
+// ThreadSanitizer cannot model stand-alone fences, so TSan builds order the
+// payload accesses themselves instead: strictly stronger, and checkable.
+#if defined(__SANITIZE_THREAD__)
+constexpr auto kPayloadStore = std::memory_order_release;
+constexpr auto kPayloadLoad = std::memory_order_acquire;
+inline void fence_release() {}
+inline void fence_acquire() {}
+#else
+constexpr auto kPayloadStore = std::memory_order_relaxed;
+constexpr auto kPayloadLoad = std::memory_order_relaxed;
+inline void fence_release() { std::atomic_thread_fence(std::memory_order_release); }
+inline void fence_acquire() { std::atomic_thread_fence(std::memory_order_acquire); }
+#endif
+
 int64_t now_ns(clockid_t id) {
   timespec ts{};
   clock_gettime(id, &ts);
@@ -142,9 +157,9 @@ class WireOutput final : public OutputLine {
     const uint64_t n = line_.count.load(std::memory_order_relaxed);  // we are the only driver
     WireSlot& slot = line_.ring[n % kWireRing];
     slot.seq.store(2 * n + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    slot.timestamp_ns.store(ts, std::memory_order_relaxed);
-    slot.rising.store(active ? 1 : 0, std::memory_order_relaxed);
+    fence_release();
+    slot.timestamp_ns.store(ts, kPayloadStore);
+    slot.rising.store(active ? 1 : 0, kPayloadStore);
     slot.seq.store(2 * n + 2, std::memory_order_release);
     line_.count.store(n + 1, std::memory_order_release);
     map_->seg->wake.fetch_add(1, std::memory_order_release);
@@ -177,9 +192,9 @@ class WireInput final : public InputLine {
         }
         const WireSlot& slot = line_.ring[next_ % kWireRing];
         const uint64_t s1 = slot.seq.load(std::memory_order_acquire);
-        const int64_t ts = slot.timestamp_ns.load(std::memory_order_relaxed);
-        const uint32_t rising = slot.rising.load(std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_acquire);
+        const int64_t ts = slot.timestamp_ns.load(kPayloadLoad);
+        const uint32_t rising = slot.rising.load(kPayloadLoad);
+        fence_acquire();
         const uint64_t s2 = slot.seq.load(std::memory_order_relaxed);
         const uint64_t want = 2 * next_ + 2;
         ++next_;
