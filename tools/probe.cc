@@ -112,13 +112,16 @@ long parse_long(const std::string& flag, const std::string& v, long lo, long hi)
   return n;
 }
 
+// The value after the flag at argv[*i]; usage error if there is none.
+std::string take_value(int argc, char** argv, int* i) {
+  if (*i + 1 >= argc) usage(std::string(argv[*i]) + " needs a value");
+  return argv[++*i];
+}
+
 // Shared flag parsing for the RT options; true if argv[i] was one of them.
 bool parse_rt(int argc, char** argv, int* i, RtOptions* rt) {
   const std::string a = argv[*i];
-  auto value = [&]() -> std::string {
-    if (*i + 1 >= argc) usage(a + " needs a value");
-    return argv[++*i];
-  };
+  auto value = [&] { return take_value(argc, argv, i); };
   if (a == "--fifo") {
     rt->fifo_priority = static_cast<int>(parse_long(a, value(), 1, 99));
   } else if (a == "--mlockall") {
@@ -190,24 +193,20 @@ int emit(int argc, char** argv) {
   RtOptions rt;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
     if (parse_rt(argc, argv, &i, &rt)) continue;
-    if (a == "--output") output = value();
-    else if (a == "--segment") segment = value();
+    if (a == "--output") output = take_value(argc, argv, &i);
+    else if (a == "--segment") segment = take_value(argc, argv, &i);
     else if (a == "--timeline") {
-      if (value() != "raw") usage("--timeline takes 'raw'");
+      if (take_value(argc, argv, &i) != "raw") usage("--timeline takes 'raw'");
       segment.clear();
-    } else if (a == "--period") period = parse_duration_ns(a, value());
-    else if (a == "--width") width = parse_duration_ns(a, value());
-    else if (a == "--spin-us") spin = parse_long(a, value(), 0, 1'000'000) * 1000;
-    else if (a == "--max-late-us") max_late = parse_long(a, value(), 1, 1'000'000) * 1000;
-    else if (a == "--count") count = parse_long(a, value(), 1, 1L << 40);
-    else if (a == "--duration") duration = parse_duration_ns(a, value());
-    else if (a == "--json") json = value();
-    else if (a == "--consumer") consumer = value();
+    } else if (a == "--period") period = parse_duration_ns(a, take_value(argc, argv, &i));
+    else if (a == "--width") width = parse_duration_ns(a, take_value(argc, argv, &i));
+    else if (a == "--spin-us") spin = parse_long(a, take_value(argc, argv, &i), 0, 1'000'000) * 1000;
+    else if (a == "--max-late-us") max_late = parse_long(a, take_value(argc, argv, &i), 1, 1'000'000) * 1000;
+    else if (a == "--count") count = parse_long(a, take_value(argc, argv, &i), 1, 1L << 40);
+    else if (a == "--duration") duration = parse_duration_ns(a, take_value(argc, argv, &i));
+    else if (a == "--json") json = take_value(argc, argv, &i);
+    else if (a == "--consumer") consumer = take_value(argc, argv, &i);
     else usage("unknown option '" + a + "'");
   }
   if (output.empty()) usage("emit needs --output SPEC");
@@ -337,13 +336,9 @@ int observe(int argc, char** argv) {
   RtOptions rt;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
     if (parse_rt(argc, argv, &i, &rt)) continue;
     if (a == "--input") {
-      const std::string v = value();
+      const std::string v = take_value(argc, argv, &i);
       const size_t eq = v.find('=');
       if (eq == std::string::npos || eq == 0 ||
           v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") < eq) {
@@ -353,12 +348,12 @@ int observe(int argc, char** argv) {
       const auto spec = timesync::gpio::parse_line_spec(v.substr(eq + 1));
       if (!spec.ok()) usage(spec.error);
       inputs.emplace_back(v.substr(0, eq), spec.spec);
-    } else if (a == "--reference") reference = value();
-    else if (a == "--period") period = parse_duration_ns(a, value());
-    else if (a == "--duration") duration = parse_duration_ns(a, value());
-    else if (a == "--json") json = value();
-    else if (a == "--svg") svg = value();
-    else if (a == "--edges") edges_path = value();
+    } else if (a == "--reference") reference = take_value(argc, argv, &i);
+    else if (a == "--period") period = parse_duration_ns(a, take_value(argc, argv, &i));
+    else if (a == "--duration") duration = parse_duration_ns(a, take_value(argc, argv, &i));
+    else if (a == "--json") json = take_value(argc, argv, &i);
+    else if (a == "--svg") svg = take_value(argc, argv, &i);
+    else if (a == "--edges") edges_path = take_value(argc, argv, &i);
     else usage("unknown option '" + a + "'");
   }
   if (inputs.empty()) usage("observe needs at least one --input NAME=SPEC");

@@ -111,15 +111,18 @@ std::string request(const LineSpec& spec, const std::string& consumer, int type,
   return "";
 }
 
+// Destructors must not throw; a line whose chip vanished is released anyway.
+void release_quietly(gpiod::line& line) {
+  try {
+    line.release();
+  } catch (const std::exception&) {
+  }
+}
+
 class GpiodOutput final : public OutputLine {
  public:
   GpiodOutput(gpiod::line line, LineSpec spec) : line_(std::move(line)), spec_(std::move(spec)) {}
-  ~GpiodOutput() override {
-    try {
-      line_.release();
-    } catch (const std::exception&) {
-    }
-  }
+  ~GpiodOutput() override { release_quietly(line_); }
   std::string set(bool active) override {
     try {
       line_.set_value(active ? 1 : 0);
@@ -138,12 +141,7 @@ class GpiodOutput final : public OutputLine {
 class GpiodInput final : public InputLine {
  public:
   GpiodInput(gpiod::line line, LineSpec spec) : line_(std::move(line)), spec_(std::move(spec)) {}
-  ~GpiodInput() override {
-    try {
-      line_.release();
-    } catch (const std::exception&) {
-    }
-  }
+  ~GpiodInput() override { release_quietly(line_); }
   Wait wait_edge(std::chrono::nanoseconds timeout, EdgeEvent* event,
                  std::string* error) override {
     try {
