@@ -80,6 +80,15 @@ void register_gpio_sim_tests(const std::string& chip, const std::string& sysfs) 
             ASSERT_FALSE(bad.ok());
             EXPECT_NE(bad.error.find("line offset 200 is out of range"), std::string::npos)
                 << bad.error;
+            // The chip node is root's (0600): as nobody, a clear permission error.
+            const std::string denied = timesync::testing::run_in_child(
+                [&] {
+                  auto in = open_input(gpiod("gpiod:" + chip + ":0"), "ts");
+                  return in.ok() ? std::string("opened") : in.error;
+                },
+                {.drop_privileges = true});
+            EXPECT_NE(denied.find("permission denied opening GPIO chip"), std::string::npos)
+                << denied;
             auto first = open_output(gpiod("gpiod:" + chip + ":1"), "first-holder");
             ASSERT_TRUE(first.ok()) << first.error;
             auto second = open_output(gpiod("gpiod:" + chip + ":1"), "second");

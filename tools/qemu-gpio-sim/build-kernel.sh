@@ -11,7 +11,7 @@
 # (hash of kernel.config, this script and the linux-source package version);
 # when the stamp still matches the build is skipped. Installs missing build
 # dependencies with apt-get when run as root (TIMESYNC_QEMU_NO_APT=1: don't).
-# About 10-15 minutes on 2 cores the first time (runs under nice -n 19).
+# About 7 minutes on 2 cores the first time (runs under nice -n 19).
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
