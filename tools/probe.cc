@@ -174,14 +174,27 @@ class Timeline {
       clock_.emplace(std::move(c).value());
     }
     const timesync::Result<timesync::SyncTime> t = clock_->get_timestamp();
-    if (!t.ok()) return std::nullopt;
-    return t.value().ns;
+    if (t.ok()) {
+      failing_since_ = 0;
+      return t.value().ns;
+    }
+    // Out of sync for a second: map the file again, in case the agent was
+    // reinstalled and the segment replaced (a removed file stays mapped, and
+    // says "unsynchronized" forever).
+    const int64_t now = now_ns(CLOCK_MONOTONIC);
+    if (failing_since_ == 0) failing_since_ = now;
+    if (now - failing_since_ > 1'000'000'000) {
+      clock_.reset();
+      failing_since_ = 0;
+    }
+    return std::nullopt;
   }
 
  private:
   std::string segment_;
   std::optional<timesync::Clock> clock_;
   bool warned_ = false;
+  int64_t failing_since_ = 0;  // CLOCK_MONOTONIC of the first failed read, 0 if none
 };
 
 constexpr int64_t kTightSpinNs = 20'000;
@@ -225,6 +238,8 @@ int emit(int argc, char** argv) {
     return 1;
   }
   install_signals();
+  const int policy = sched_getscheduler(0);
+  const bool realtime = policy == SCHED_FIFO || policy == SCHED_RR;
   std::printf("emitting on %s every %.3f ms on %s\n", line.line->describe().c_str(),
               static_cast<double>(period) / 1e6,
               segment.empty() ? "CLOCK_MONOTONIC_RAW" : segment.c_str());
@@ -265,9 +280,11 @@ int emit(int argc, char** argv) {
       sleep_until_mono(now_ns(CLOCK_MONOTONIC) + left - spin);
       continue;
     }
-    // Until the last few microseconds, yield between reads: on a host with
-    // more emitters than CPUs (the test bed), equal-priority spinners then
-    // take turns instead of one waiting out another's whole spin.
+    // Under a real-time policy, yield between reads until the last few
+    // microseconds: on a host with more emitters than CPUs (the test bed),
+    // equal-priority spinners then take turns instead of one waiting out
+    // another's whole spin. Under SCHED_OTHER a yield can cost a whole time
+    // slice, so a normal task just spins.
     // Entering the last stretch, drive the line to the level it already has:
     // no edge, but the write path (code, page tables, the line's memory or
     // the driver) is warm again after the sleep. Cold, the first write took
@@ -275,7 +292,7 @@ int emit(int argc, char** argv) {
     bool warmed = false;
     while (s && *s < boundary) {
       if (boundary - *s > kTightSpinNs) {
-        sched_yield();
+        if (realtime) sched_yield();
       } else if (!warmed) {
         warmed = true;
         (void)line.line->set(false);
