@@ -65,6 +65,10 @@ class Interrupted(Exception):
     pass
 
 
+class ProbeError(Exception):
+    """The probe observer would not start (its log says why)."""
+
+
 class ConfigError(Exception):
     pass
 
@@ -532,7 +536,7 @@ def start_probes(bed, work, agents, period_ms):
     deadline = time.monotonic() + 10
     while "observing" not in open(f"{work}/probe-observer.log").read():
         if time.monotonic() > deadline or not observer.alive():
-            raise RuntimeError("probe observer did not start: " + open(f"{work}/probe-observer.log").read())
+            raise ProbeError(open(f"{work}/probe-observer.log").read().strip())
         time.sleep(0.01)
     procs = [observer,
              Proc("probe-master", MASTER_NS,
@@ -764,6 +768,17 @@ def print_result(r):
 
 # --------------------------------------------------------------------- main --
 
+def period_ms(text):
+    """A probe period in ms: positive, at most an hour."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1
+    if not 0 < v <= 3_600_000:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a period in ms in (0, 3600000]")
+    return v
+
+
 def main():
     ap = argparse.ArgumentParser(prog="timesync-testbed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "default"))
@@ -776,7 +791,7 @@ def main():
     r.add_argument("--scenario", default="idle", choices=sorted(BY_NAME))
     r.add_argument("--duration", type=float, default=40)
     r.add_argument("--chrony", action="store_true")
-    r.add_argument("--probe", type=float, metavar="PERIOD_MS", default=None,
+    r.add_argument("--probe", type=period_ms, metavar="PERIOD_MS", default=None,
                    help="GPIO pulse probes on the simulated wire, one pulse every PERIOD_MS")
     r.add_argument("--calibrate", action="store_true",
                    help="run twice; the second run applies the first run's mean pulse offsets "
@@ -788,7 +803,7 @@ def main():
     lg.add_argument("--count", type=int, default=2000)
     c = sub.add_parser("check")
     c.add_argument("--duration", type=float, default=30)
-    c.add_argument("--probe", type=float, metavar="PERIOD_MS", default=10)
+    c.add_argument("--probe", type=period_ms, metavar="PERIOD_MS", default=10)
     sub.add_parser("cleanup")
     sub.add_parser("list")
     args = ap.parse_args()
@@ -881,6 +896,9 @@ def main():
     except ConfigError as e:
         print(f"timesync-testbed: agent configuration rejected: {e}", file=sys.stderr)
         return 78
+    except ProbeError as e:
+        print(f"timesync-testbed: the probe observer did not start: {e}", file=sys.stderr)
+        return 1
     finally:
         with signals_held():
             cleanup_all()
@@ -984,7 +1002,7 @@ def check(bed, args, out):
     """Functional assertions only: sync reached, truth always inside the
     bound, an outage raises the alarm, and the agents recover after it."""
     res = run_scenario(bed, CHECK, args.duration, args.agents, out, False, args.set,
-                       probe_ms=args.probe or None)
+                       probe_ms=args.probe)
     print_result(res)
     print_probe(res)
     rows = [json.loads(l) for l in open(os.path.join(res["work"], "trace.jsonl"))]
