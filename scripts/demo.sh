@@ -5,7 +5,7 @@
 #
 # One master and two agents on loopback, as real processes talking gRPC, each
 # agent on a simulated crystal: "camera" runs 35 ppm fast and starts 250 ms
-# off, "sensor" runs 20 ppm slow and starts 1.5 s off. timesync-ctl monitor
+# off, "sensor" runs 20 ppm slow and starts 1.5 s off. timesyncctl monitor
 # prints a live table per agent (offset, frequency estimate, bound, status and
 # the TRUE error of the time applications read from the agent's shared segment)
 # and counts readings, sampled every millisecond, whose truth left the bound.
@@ -57,13 +57,13 @@ done
 # Bounded wait until both agents answer (health SERVING), so the table starts full.
 for port in 17451 17452; do
   for _ in $(seq 100); do
-    "$bin/tools/timesync-ctl" health --target "127.0.0.1:$port" >/dev/null 2>&1 && break
+    "$bin/tools/timesyncctl" health --target "127.0.0.1:$port" >/dev/null 2>&1 && break
     sleep 0.05
   done
 done
 # Alarms as the agents stream them (WatchAlarms), prefixed with the agent.
 for a in camera:17451 sensor:17452; do
-  ( "$bin/tools/timesync-ctl" alarms --target "127.0.0.1:${a#*:}" 2>/dev/null |
+  ( "$bin/tools/timesyncctl" alarms --target "127.0.0.1:${a#*:}" 2>/dev/null |
       sed -u "s/^/  [alarm ${a%%:*}] /" ) &
   pids+=("$!")
 done
@@ -71,7 +71,7 @@ pids+=("$!")
 
 echo "timesync demo: master 127.0.0.1:17450, agents camera (+35 ppm) and sensor (-20 ppm), ${seconds} s"
 rc=0
-"$bin/tools/timesync-ctl" monitor --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
+"$bin/tools/timesyncctl" monitor --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
   --duration-s "$seconds" --interval-ms 2000 --settle-s 5 \
   --truth-master-config "$cfg/master.yaml" --sim-origin-ns "$origin" || rc=$?
 echo

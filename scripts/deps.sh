@@ -6,6 +6,9 @@ TIMESYNC_PACKAGES=(
   g++ cmake ninja-build pkg-config python3 iproute2
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libgpiod-dev libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev libsystemd-dev
+  # operations tests: alert rules, unit files, playbook, packages, TLS certificates
+  prometheus systemd ansible-core dpkg-dev openssl curl
 )
 missing=()
 for p in "${TIMESYNC_PACKAGES[@]}"; do

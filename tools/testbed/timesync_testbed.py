@@ -7,7 +7,7 @@ own network. The master runs in `tsb-master` (10.213.0.1), agent i in
 `tsb-somI` (10.213.0.{10+I}). Every agent runs a simulated oscillator derived
 from the host's CLOCK_MONOTONIC_RAW and the master serves that raw clock, so
 the exact true error of what each agent's segment serves is computable:
-`timesync-ctl monitor` (run inside the master namespace, reading all segments
+`timesyncctl monitor` (run inside the master namespace, reading all segments
 in /dev/shm) samples it about once per millisecond with the bound.
 
     timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
@@ -244,7 +244,7 @@ class Bed:
         self.bin = {
             "master": os.path.join(self.build, "server", "timesync-master"),
             "agent": os.path.join(self.build, "client", "timesync-agent"),
-            "ctl": os.path.join(self.build, "tools", "timesync-ctl"),
+            "ctl": os.path.join(self.build, "tools", "timesyncctl"),
             "proxy": os.path.join(self.build, "tools", "timesync-netem-proxy"),
             "probe": os.path.join(self.build, "tools", "timesync-probe"),
         }

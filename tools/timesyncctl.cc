@@ -1,10 +1,10 @@
-// timesync-ctl: asks a running master or agent how it is doing, over gRPC.
+// timesyncctl: asks a running master or agent how it is doing, over gRPC.
 //
-//   timesync-ctl master  [--target HOST:PORT]          GetStatus of a master
-//   timesync-ctl status  [--target HOST:PORT]          GetAgentStatus of an agent
-//   timesync-ctl health  [--target HOST:PORT] [--service NAME]
-//   timesync-ctl alarms  [--target HOST:PORT] [--count N] [--timeout-s S]
-//   timesync-ctl monitor --target HOST:PORT [--target ...] [--duration-s S]
+//   timesyncctl master  [--target HOST:PORT]          GetStatus of a master
+//   timesyncctl status  [--target HOST:PORT]          GetAgentStatus of an agent
+//   timesyncctl health  [--target HOST:PORT] [--service NAME]
+//   timesyncctl alarms  [--target HOST:PORT] [--count N] [--timeout-s S]
+//   timesyncctl monitor --target HOST:PORT [--target ...] [--duration-s S]
 //                        [--interval-ms MS] [--settle-s S]
 //                        [--truth-master-config FILE --sim-origin-ns N]
 //                        [--json FILE] [--trace FILE] [--trace-ms MS]
@@ -65,13 +65,13 @@ struct Args {
 };
 
 [[noreturn]] void usage(const char* why) {
-  if (why != nullptr) std::fprintf(stderr, "timesync-ctl: %s\n", why);
+  if (why != nullptr) std::fprintf(stderr, "timesyncctl: %s\n", why);
   std::fprintf(why != nullptr ? stderr : stdout,
-               "usage: timesync-ctl master  [--target HOST:PORT]\n"
-               "       timesync-ctl status  [--target HOST:PORT]\n"
-               "       timesync-ctl health  [--target HOST:PORT] [--service NAME]\n"
-               "       timesync-ctl alarms  [--target HOST:PORT] [--count N] [--timeout-s S]\n"
-               "       timesync-ctl monitor --target HOST:PORT [...] [--duration-s S]\n"
+               "usage: timesyncctl master  [--target HOST:PORT]\n"
+               "       timesyncctl status  [--target HOST:PORT]\n"
+               "       timesyncctl health  [--target HOST:PORT] [--service NAME]\n"
+               "       timesyncctl alarms  [--target HOST:PORT] [--count N] [--timeout-s S]\n"
+               "       timesyncctl monitor --target HOST:PORT [...] [--duration-s S]\n"
                "                            [--interval-ms MS] [--settle-s S]\n"
                "                            [--truth-master-config FILE --sim-origin-ns N]\n"
                "                            [--json FILE] [--trace FILE] [--trace-ms MS]\n"
@@ -135,7 +135,7 @@ void deadline(grpc::ClientContext* ctx, double s = 2.0) {
 }
 
 int fail(const std::string& target, const grpc::Status& st) {
-  std::fprintf(stderr, "timesync-ctl: %s: %s (code %d)\n", target.c_str(),
+  std::fprintf(stderr, "timesyncctl: %s: %s (code %d)\n", target.c_str(),
                st.error_message().c_str(), static_cast<int>(st.error_code()));
   return 1;
 }
@@ -275,7 +275,7 @@ FILE* open_output(const std::string& path) {
   if (path.empty()) return nullptr;
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
-    std::fprintf(stderr, "timesync-ctl: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "timesyncctl: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
     std::exit(1);
   }
   return f;
@@ -303,11 +303,11 @@ int cmd_monitor(const Args& a) {
   if (!a.truth_config.empty()) {
     config::Loaded<config::MasterConfig> m = config::load_master(a.truth_config);
     if (!m.ok()) {
-      std::fprintf(stderr, "timesync-ctl: %s\n", m.error.c_str());
+      std::fprintf(stderr, "timesyncctl: %s\n", m.error.c_str());
       return 64;
     }
     if (m.value->timebase != config::Timebase::kMonotonic && !m.value->sim_clock.enabled) {
-      std::fprintf(stderr, "timesync-ctl: %s: the truth needs a monotonic or simulated master\n",
+      std::fprintf(stderr, "timesyncctl: %s: the truth needs a monotonic or simulated master\n",
                    a.truth_config.c_str());
       return 64;
     }
