@@ -2,6 +2,8 @@
 // and nowhere else; its exceptions are caught before they reach a caller.
 #include "timesync/config/config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -134,9 +136,27 @@ bool is_host_port(std::string_view s) {
   return ec == std::errc() && end == port.data() + port.size() && value >= 1 && value <= 65535;
 }
 bool is_absolute_path(std::string_view s) { return !s.empty() && s[0] == '/'; }
+bool is_empty_or_host_port(std::string_view s) { return s.empty() || is_host_port(s); }
+// Checked at load time, as the user the daemon runs as, so a certificate the
+// service cannot read is reported as file:line:key by --check-config.
+bool is_empty_or_readable_file(std::string_view s) {
+  if (s.empty()) return true;
+  if (!is_absolute_path(s)) return false;
+  const std::string path(s);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), R_OK) == 0;
+}
+bool is_dns_name_or_empty(std::string_view s) {
+  return s.find_first_of(" \t/:") == std::string_view::npos;
+}
 
 constexpr TextRule kHostPort{is_host_port, "host:port with a port in 1..65535"};
 constexpr TextRule kAbsolutePath{is_absolute_path, "an absolute path"};
+constexpr TextRule kOptionalHostPort{is_empty_or_host_port,
+                                     "\"\" (off) or host:port with a port in 1..65535"};
+constexpr TextRule kOptionalFile{is_empty_or_readable_file,
+                                 "\"\" or the absolute path of a readable file"};
+constexpr TextRule kServerName{is_dns_name_or_empty, "a host name (no spaces, '/' or ':')"};
 
 // ---- Formatting.
 
@@ -581,6 +601,23 @@ Schema<Cfg> make_schema(std::string_view role, std::string_view role_help,
   return s;
 }
 
+template <class Cfg>
+Key<Cfg> metrics_key() {
+  return key<Cfg>(TS_FIELD(metrics.listen), Text{"", &kOptionalHostPort},
+                  "Prometheus metrics at http://host:port/metrics; \"\" = no metrics server.");
+}
+
+// Either both or neither: half a key pair is a TLS set-up that cannot work.
+template <class Cfg>
+Rule<Cfg> cert_and_key_rule() {
+  return {"tls.cert_file", "tls.key_file", "tls.cert_file and tls.key_file go together",
+          [](const Cfg& c) -> std::string {
+            if (c.tls.cert_file.empty() == c.tls.key_file.empty()) return "";
+            return c.tls.cert_file.empty() ? "tls.key_file is set but tls.cert_file is not"
+                                           : "tls.cert_file is set but tls.key_file is not";
+          }};
+}
+
 const Schema<MasterConfig>& master_schema() {
   using Cfg = MasterConfig;
   static const Schema<Cfg> schema = make_schema<Cfg>(
@@ -595,8 +632,26 @@ const Schema<MasterConfig>& master_schema() {
           key<Cfg>(TS_FIELD(master_error_ns), Int{0, 0, 1'000'000'000'000},
                    "Declared error of the master against its own reference, ns."),
           key<Cfg>(TS_FIELD(worker_threads), Int{2, 1, 64}, "Threads serving RPCs."),
+          metrics_key<Cfg>(),
+          key<Cfg>(TS_FIELD(tls.cert_file), Text{"", &kOptionalFile},
+                   "PEM certificate (chain) of the timestamp service; with key_file, turns "
+                   "TLS on."),
+          key<Cfg>(TS_FIELD(tls.key_file), Text{"", &kOptionalFile},
+                   "PEM private key of tls.cert_file."),
+          key<Cfg>(TS_FIELD(tls.client_ca_file), Text{"", &kOptionalFile},
+                   "PEM CA certificate(s): mutual TLS, only clients with a certificate "
+                   "signed by it are answered."),
       },
-      {});
+      {
+          cert_and_key_rule<Cfg>(),
+          {"tls.cert_file", "tls.client_ca_file", "tls.client_ca_file needs tls.cert_file",
+           [](const Cfg& c) -> std::string {
+             return c.tls.client_ca_file.empty() || !c.tls.cert_file.empty()
+                        ? ""
+                        : "client certificates are checked only over TLS: set tls.cert_file "
+                          "and tls.key_file too";
+           }},
+      });
   return schema;
 }
 
@@ -656,8 +711,34 @@ const Schema<ClientConfig>& client_schema() {
                    "Added to every measured offset, ns: the mean pulse offset of this SoM "
                    "against the master from timesync-probe (reciprocity calibration of a "
                    "constant path asymmetry). The error bound widens by its magnitude."),
+          metrics_key<Cfg>(),
+          key<Cfg>(TS_FIELD(tls.ca_file), Text{"", &kOptionalFile},
+                   "PEM CA certificate(s): turns TLS to the master on; the master's "
+                   "certificate must be signed by it."),
+          key<Cfg>(TS_FIELD(tls.cert_file), Text{"", &kOptionalFile},
+                   "PEM client certificate for mutual TLS (with key_file)."),
+          key<Cfg>(TS_FIELD(tls.key_file), Text{"", &kOptionalFile},
+                   "PEM private key of tls.cert_file."),
+          key<Cfg>(TS_FIELD(tls.server_name), Text{"", &kServerName},
+                   "Name the master's certificate must carry; default: the host part of "
+                   "master."),
       },
       {
+          cert_and_key_rule<Cfg>(),
+          {"tls.ca_file", "tls.cert_file", "tls.cert_file needs tls.ca_file",
+           [](const Cfg& c) -> std::string {
+             return c.tls.cert_file.empty() || !c.tls.ca_file.empty()
+                        ? ""
+                        : "a client certificate is sent only over TLS: set tls.ca_file to the "
+                          "CA that signed the master's certificate";
+           }},
+          {"tls.ca_file", "tls.server_name", "tls.server_name needs tls.ca_file",
+           [](const Cfg& c) -> std::string {
+             return c.tls.server_name.empty() || !c.tls.ca_file.empty()
+                        ? ""
+                        : "tls.server_name is only checked over TLS (tls.ca_file is not set), "
+                          "so it would be ignored";
+           }},
           {"poll.min_s", "poll.max_s", "poll.min_s <= poll.max_s",
            [](const Cfg& c) -> std::string {
              if (c.poll.min_s <= c.poll.max_s) return "";

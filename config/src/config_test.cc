@@ -31,7 +31,8 @@ std::vector<std::string> with_common(std::vector<std::string> own) {
 }
 
 const std::vector<std::string> kMasterKeys = with_common(
-    {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads"});
+    {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads",
+     "metrics.listen", "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
 
 const std::vector<std::string> kClientKeys = with_common({
     "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
@@ -39,7 +40,8 @@ const std::vector<std::string> kClientKeys = with_common({
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
     "servo.max_slew_ppm", "servo.max_freq_ppm", "bound.min_freq_uncertainty_ppb",
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
-    "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns"});
+    "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns",
+    "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name"});
 
 // Lines 1-2 of every client file built below.
 constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
@@ -383,6 +385,45 @@ TEST_F(ConfigTest, Addresses) {
             at(2, "key 'listen': expected host:port with a port in 1..65535, got '7450'"));
   EXPECT_EQ(client_error(std::string(kClientBase) + "segment: shm/timesync\n"),
             at(3, "key 'segment': expected an absolute path, got 'shm/timesync'"));
+}
+
+TEST_F(ConfigTest, MetricsAndTlsKeys) {
+  const std::string b = kClientBase;
+  const std::string m = kMasterBase;
+  EXPECT_EQ(client_error(b + "metrics:\n  listen: \"0.0.0.0:9451\"\n"), "");
+  EXPECT_EQ(client_error(b + "metrics:\n  listen: 9451\n"),
+            at(4, "key 'metrics.listen': expected \"\" (off) or host:port with a port in "
+                  "1..65535, got '9451'"));
+  // A readable file is accepted; a missing or relative one is named at load time.
+  const std::string file = "/proc/self/exe";  // regular, readable, always there
+  EXPECT_EQ(client_error(b + "tls:\n  ca_file: " + file + "\n  server_name: master.local\n"),
+            "");
+  EXPECT_EQ(client_error(b + "tls:\n  ca_file: /nonexistent/ca.pem\n"),
+            at(4, "key 'tls.ca_file': expected \"\" or the absolute path of a readable file, "
+                  "got '/nonexistent/ca.pem'"));
+  EXPECT_EQ(client_error(b + "tls:\n  ca_file: ca.pem\n"),
+            at(4, "key 'tls.ca_file': expected \"\" or the absolute path of a readable file, "
+                  "got 'ca.pem'"));
+  EXPECT_EQ(client_error(b + "tls:\n  server_name: \"a/b\"\n"),
+            at(4, "key 'tls.server_name': expected a host name (no spaces, '/' or ':'), "
+                  "got 'a/b'"));
+  // Half a key pair, or TLS options without TLS, would be silently useless.
+  EXPECT_EQ(client_error(b + "tls:\n  ca_file: " + file + "\n  cert_file: " + file + "\n"),
+            at(5, "key 'tls.cert_file': tls.cert_file is set but tls.key_file is not"));
+  EXPECT_EQ(client_error(b + "tls:\n  cert_file: " + file + "\n  key_file: " + file + "\n"),
+            at(4, "key 'tls.cert_file': a client certificate is sent only over TLS: set "
+                  "tls.ca_file to the CA that signed the master's certificate"));
+  EXPECT_EQ(client_error(b + "tls:\n  server_name: m\n"),
+            at(4, "key 'tls.server_name': tls.server_name is only checked over TLS "
+                  "(tls.ca_file is not set), so it would be ignored"));
+  EXPECT_EQ(master_error(m + "tls:\n  key_file: " + file + "\n"),
+            at(3, "key 'tls.key_file': tls.key_file is set but tls.cert_file is not"));
+  EXPECT_EQ(master_error(m + "tls:\n  client_ca_file: " + file + "\n"),
+            at(3, "key 'tls.client_ca_file': client certificates are checked only over TLS: "
+                  "set tls.cert_file and tls.key_file too"));
+  EXPECT_EQ(master_error(m + "tls:\n  cert_file: " + file + "\n  key_file: " + file +
+                         "\n  client_ca_file: " + file + "\n"),
+            "");
 }
 
 TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {

@@ -53,6 +53,37 @@ struct SimClock {
   bool operator==(const SimClock&) const = default;
 };
 
+// Prometheus exposition: http://listen/metrics. Empty: no metrics server.
+struct Metrics {
+  std::string listen;
+  bool operator==(const Metrics&) const = default;
+};
+
+// TLS of the master's timestamp service. Paths are absolute and readable when
+// set. cert_file and key_file together turn TLS on; client_ca_file as well
+// makes it mutual: only clients presenting a certificate signed by that CA get
+// an answer.
+struct MasterTls {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool operator==(const MasterTls&) const = default;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// The agent's side: ca_file turns TLS on and is the only CA the master's
+// certificate may be signed by; cert_file + key_file are this SoM's client
+// certificate (mutual TLS); server_name overrides the name the master's
+// certificate must carry (default: the host part of `master`).
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string server_name;
+  bool operator==(const ClientTls&) const = default;
+  bool enabled() const { return !ca_file.empty(); }
+};
+
 struct MasterConfig {
   std::string id;                        // empty: the program uses the hostname
   std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
@@ -60,6 +91,8 @@ struct MasterConfig {
   double realtime_step_threshold_ms = 1.0;
   int64_t master_error_ns = 0;           // declared error against its own reference
   int worker_threads = 2;
+  Metrics metrics;
+  MasterTls tls;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const MasterConfig&) const = default;
@@ -120,6 +153,8 @@ struct ClientConfig {
   Bound bound;
   Alarm alarm;
   Calibration calibration;
+  Metrics metrics;
+  ClientTls tls;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const ClientConfig&) const = default;
