@@ -157,9 +157,9 @@ uint64_t random_instance_id() {
   return id;
 }
 
-std::unique_ptr<grpc::Server> start_grpc_server(const std::string& listen,
-                                                const std::vector<grpc::Service*>& services,
-                                                int threads, std::string* why) {
+std::unique_ptr<grpc::Server> start_grpc_server(
+    const std::string& listen, const std::vector<grpc::Service*>& services, int threads,
+    std::string* why, std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -167,7 +167,9 @@ std::unique_ptr<grpc::Server> start_grpc_server(const std::string& listen,
   // the same port and silently take half the requests. One owner per port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen,
+                           credentials != nullptr ? credentials : grpc::InsecureServerCredentials(),
+                           &port);
   for (grpc::Service* s : services) builder.RegisterService(s);
   // Pollers pick requests off the wire and run the handlers; gRPC adds threads
   // beyond them on demand (a WatchAlarms stream holds one while it is open).

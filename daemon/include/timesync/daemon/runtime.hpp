@@ -82,10 +82,11 @@ uint64_t random_instance_id();
 
 // Builds and starts a gRPC server on `listen` with the given services, the
 // default health service (overall status SERVING) and server reflection.
-// nullptr and *why on failure (address in use, bad address).
-std::unique_ptr<grpc::Server> start_grpc_server(const std::string& listen,
-                                                const std::vector<grpc::Service*>& services,
-                                                int threads, std::string* why);
+// nullptr and *why on failure (address in use, bad address). Null
+// credentials: plaintext.
+std::unique_ptr<grpc::Server> start_grpc_server(
+    const std::string& listen, const std::vector<grpc::Service*>& services, int threads,
+    std::string* why, std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
 // A waker for shutdown; exits kExitFailure if the kernel has no eventfd left.
 Waker make_waker_or_exit();
