@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "timesync/daemon/log.hpp"
+#include "timesync/daemon/tls.hpp"
 
 namespace timesync::agent {
 namespace {
@@ -20,8 +21,10 @@ int64_t unix_now_ns() {
   return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-std::shared_ptr<grpc::Channel> make_channel(const std::string& target) {
+std::shared_ptr<grpc::Channel> make_channel(const config::ClientConfig& cfg,
+                                            std::shared_ptr<grpc::ChannelCredentials> creds) {
   grpc::ChannelArguments args;
+  daemon::add_tls_channel_args(cfg.tls, &args);
   // A master that comes back should be found within about a second, not after
   // gRPC's default backoff of up to two minutes.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -29,7 +32,7 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& target) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // A retried exchange would carry a stale t0; a lost sample is better.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(cfg.master, std::move(creds), args);
 }
 
 const char* reason_text(v1::AlarmReason r) {
@@ -38,6 +41,22 @@ const char* reason_text(v1::AlarmReason r) {
     case v1::ALARM_REASON_MASTER_UNREACHABLE: return "master unreachable";
     default: return "unspecified";
   }
+}
+
+// One line for `systemctl status`: the state and the figures that matter.
+std::string service_status(const v1::AgentStatus& st) {
+  char line[256];
+  if (st.alarm_active()) {
+    std::snprintf(line, sizeof line, "OUT OF SYNC: %s", st.alarm_message().c_str());
+  } else if (st.state() == v1::SYNC_STATE_UNSYNCHRONIZED) {
+    std::snprintf(line, sizeof line, "unsynchronized: waiting for %s", st.master_target().c_str());
+  } else {
+    // Rounded so the line (and so the notification) changes only when it matters.
+    std::snprintf(line, sizeof line, "%s to %s, bound %.0f us",
+                  st.state() == v1::SYNC_STATE_HOLDOVER ? "holdover" : "synchronized",
+                  st.master_target().c_str(), static_cast<double>(st.bound_ns()) / 1e3);
+  }
+  return line;
 }
 
 }  // namespace
@@ -63,13 +82,17 @@ static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& 
 }
 
 Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
-             SegmentWriter& writer, AlarmHub& alarms)
+             SegmentWriter& writer, AlarmHub& alarms,
+             std::shared_ptr<grpc::ChannelCredentials> credentials, AgentMetrics* metrics,
+             daemon::ServiceNotifier* notifier)
     : cfg_(cfg),
       id_(std::move(agent_id)),
       local_(local),
       writer_(writer),
       alarms_(alarms),
-      channel_(make_channel(cfg.master)),
+      metrics_(metrics),
+      notifier_(notifier),
+      channel_(make_channel(cfg, std::move(credentials))),
       stub_(v1::TimeService::NewStub(channel_)),
       est_(estimator_params(cfg), make_servo(cfg)),
       max_error_ns_(static_cast<int64_t>(std::llround(cfg.alarm.max_error_us * 1e3))),
@@ -87,6 +110,7 @@ Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSo
   status_.set_servo(est_.servo_name());
   status_.set_local_clock(local_.describe());
   status_.set_segment(writer_.path());
+  status_.set_transport(daemon::describe(cfg_.tls));
 }
 
 Agent::Answer Agent::exchange() {
@@ -128,6 +152,7 @@ Agent::Answer Agent::exchange() {
   a.x.master_error_ns = a.resp.master_error_ns();
   a.x.correction_ns = cfg_.calibration.offset_ns;
   a.ok = true;
+  if (metrics_ != nullptr) metrics_->round_trip(a.delay_ns());
   return a;
 }
 
@@ -250,6 +275,9 @@ v1::AlarmEvent Agent::event(v1::AlarmEvent::Kind kind, const std::string& msg,
 void Agent::raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now) {
   alarm_active_ = true;
   alarm_reason_ = reason;
+  alarm_message_ = msg;
+  ++alarms_raised_;
+  if (metrics_ != nullptr) metrics_->alarm_raised(reason);
   TS_LOG_WARN("ALARM raised: out of sync: %s; timestamps are refused", msg.c_str());
   alarms_.publish(event(v1::AlarmEvent::RAISED, msg, bound_now));
 }
@@ -263,6 +291,7 @@ void Agent::clear(uint64_t bound_now) {
   TS_LOG_INFO("ALARM cleared (%s): %s", reason_text(alarm_reason_), msg);
   alarms_.publish(event(v1::AlarmEvent::CLEARED, msg, bound_now));  // keeps the reason
   alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
+  alarm_message_.clear();
 }
 
 void Agent::update_alarm(int64_t now_local, uint64_t bound_now) {
@@ -347,6 +376,12 @@ void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, in
   st.set_local_clock(local_.describe());
   st.set_segment(writer_.path());
   st.set_local_rate_ppm(local_.rate_vs_host_ppb(local_.to_host_raw_ns(now_local)) / 1e3);
+  st.set_alarms_raised(alarms_raised_);
+  st.set_alarm_message(alarm_message_);
+  st.set_transport(daemon::describe(cfg_.tls));
+  st.set_last_error(consecutive_failures_ > 0 ? last_error_ : "");
+  if (metrics_ != nullptr) metrics_->update(st);
+  if (notifier_ != nullptr) notifier_->status(service_status(st));
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_ = std::move(st);
@@ -396,7 +431,25 @@ void Agent::run(const Waker& stop) {
 
     next_poll += static_cast<int64_t>(std::llround(poll_s_ * 1e9));
     if (next_poll < now_local) next_poll = now_local;  // never poll in a burst to catch up
+    sleep_until_poll(next_poll, stop);
+  }
+}
+
+void Agent::sleep_until_poll(int64_t next_poll, const Waker& stop) {
+  const int64_t every = notifier_ != nullptr ? notifier_->keepalive_every_ns() : 0;
+  if (notifier_ != nullptr) notifier_->keepalive();
+  if (every == 0) {
     local_.sleep_until(next_poll, &stop);
+    return;
+  }
+  // The keep-alive comes from this loop, so a stuck exchange or estimator is
+  // what the watchdog catches. The local clock may be simulated and run at a
+  // slightly different rate; half the watchdog interval leaves ample margin.
+  while (!stop.signalled()) {
+    const int64_t now = local_.now_ns();
+    if (now >= next_poll) return;
+    local_.sleep_until(std::min(next_poll, now + every), &stop);
+    notifier_->keepalive();
   }
 }
 

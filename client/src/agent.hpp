@@ -25,14 +25,18 @@
 // Thread safety: run() on one thread; status() from any.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "agent_metrics.hpp"
 #include "alarm_hub.hpp"
 #include "timesync/config/config.hpp"
+#include "timesync/daemon/notify.hpp"
 #include "timesync/estimator/estimator.hpp"
 #include "timesync/timebase/time_source.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
@@ -42,8 +46,12 @@ namespace timesync::agent {
 
 class Agent {
  public:
+  // `credentials` reach the master (daemon::channel_credentials); `metrics`
+  // and `notifier` may be null.
   Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
-        SegmentWriter& writer, AlarmHub& alarms);
+        SegmentWriter& writer, AlarmHub& alarms,
+        std::shared_ptr<grpc::ChannelCredentials> credentials, AgentMetrics* metrics = nullptr,
+        daemon::ServiceNotifier* notifier = nullptr);
 
   // Runs until `stop` is signalled.
   void run(const Waker& stop);
@@ -73,6 +81,8 @@ class Agent {
   TransformSnapshot build(int64_t now_local) const;
   void adapt_poll(uint64_t bound_now);
   void publish_status(const TransformSnapshot& snap, uint64_t bound_now, int64_t now_local);
+  // Sleeps until next_poll, waking for the systemd watchdog on the way.
+  void sleep_until_poll(int64_t next_poll, const Waker& stop);
   double since_answer_s(int64_t now_local) const;
 
   config::ClientConfig cfg_;
@@ -80,6 +90,8 @@ class Agent {
   const TimeSource& local_;
   SegmentWriter& writer_;
   AlarmHub& alarms_;
+  AgentMetrics* metrics_;
+  daemon::ServiceNotifier* notifier_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TimeService::Stub> stub_;
   estimator::Estimator est_;
@@ -99,6 +111,8 @@ class Agent {
   uint64_t published_epoch_;
   bool ever_locked_ = false;
   bool alarm_active_ = false;
+  uint64_t alarms_raised_ = 0;
+  std::string alarm_message_;
   v1::AlarmReason alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
   double time_to_sync_s_ = -1;
   // The master's timeline as last seen: a change of any of these resets.

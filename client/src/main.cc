@@ -11,7 +11,10 @@
 #include "agent_service.hpp"
 #include "timesync/config/config.hpp"
 #include "timesync/daemon/log.hpp"
+#include "timesync/daemon/metrics.hpp"
+#include "timesync/daemon/notify.hpp"
 #include "timesync/daemon/runtime.hpp"
+#include "timesync/daemon/tls.hpp"
 
 int main(int argc, char** argv) {
   using namespace timesync;
@@ -31,8 +34,19 @@ int main(int argc, char** argv) {
   }
   const std::unique_ptr<TimeSource> local =
       daemon::make_time_source(cfg.sim_clock, opts.sim_origin_ns);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      daemon::channel_credentials(cfg.tls, &why);
+  if (credentials == nullptr) {
+    TS_LOG_ERROR("TLS: %s", why.c_str());
+    return daemon::kExitFailure;
+  }
+  const std::string id = daemon::node_id(cfg.id);
+  auto registry = std::make_shared<prometheus::Registry>();
   agent::AlarmHub alarms;
-  agent::Agent agent(cfg, daemon::node_id(cfg.id), *local, *writer.value(), alarms);
+  daemon::ServiceNotifier notifier;
+  agent::AgentMetrics metrics(*registry, id, cfg.master, std::string(config::to_string(cfg.servo.type)),
+                              cfg.alarm.max_error_us / 1e6);
+  agent::Agent agent(cfg, id, *local, *writer.value(), alarms, credentials, &metrics, &notifier);
   agent::AgentServiceImpl service(agent, alarms);
   std::unique_ptr<grpc::Server> server =
       daemon::start_grpc_server(cfg.listen, {&service}, 2, &why);
@@ -50,9 +64,23 @@ int main(int argc, char** argv) {
     if (serving != last) health->SetServingStatus(kService, serving != 0);
     last = serving;
   });
-  TS_LOG_INFO("local service on %s", cfg.listen.c_str());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!cfg.metrics.listen.empty()) {
+    exposer = daemon::start_metrics_server(cfg.metrics.listen, registry, &why);
+    if (exposer == nullptr) {
+      TS_LOG_ERROR("%s", why.c_str());
+      return daemon::kExitFailure;
+    }
+    TS_LOG_INFO("metrics on http://%s/metrics", cfg.metrics.listen.c_str());
+  }
+  TS_LOG_INFO("local service on %s; master %s over %s", cfg.listen.c_str(), cfg.master.c_str(),
+              daemon::describe(cfg.tls).c_str());
+  // Ready: the segment exists (readers get "unsynchronized" until the first
+  // lock) and the local service answers.
+  notifier.ready("unsynchronized: waiting for " + cfg.master);
 
   agent.run(waker);
+  notifier.stopping();
 
   alarms.close();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -11,7 +11,10 @@
 #include "time_service.hpp"
 #include "timesync/config/config.hpp"
 #include "timesync/daemon/log.hpp"
+#include "timesync/daemon/metrics.hpp"
+#include "timesync/daemon/notify.hpp"
 #include "timesync/daemon/runtime.hpp"
+#include "timesync/daemon/tls.hpp"
 
 namespace {
 
@@ -65,28 +68,60 @@ int main(int argc, char** argv) {
   who.timebase = cfg.timebase == config::Timebase::kRealtime ? v1::TIMEBASE_REALTIME
                                                              : v1::TIMEBASE_MONOTONIC;
   who.master_error_ns = static_cast<uint64_t>(cfg.master_error_ns);
-  master::TimeServiceImpl service(timeline, who);
+  const std::string timebase_name(config::to_string(cfg.timebase));
+  auto registry = std::make_shared<prometheus::Registry>();
+  master::MasterMetrics metrics(*registry, who.id, timebase_name);
+  master::TimeServiceImpl service(timeline, who, &metrics);
 
   std::string why;
-  std::unique_ptr<grpc::Server> server =
-      daemon::start_grpc_server(cfg.listen, {&service}, cfg.worker_threads, &why);
+  std::shared_ptr<grpc::ServerCredentials> credentials = daemon::server_credentials(cfg.tls, &why);
+  if (credentials == nullptr) {
+    TS_LOG_ERROR("TLS: %s", why.c_str());
+    return daemon::kExitFailure;
+  }
+  std::unique_ptr<grpc::Server> server = daemon::start_grpc_server(
+      cfg.listen, {&service}, cfg.worker_threads, &why, credentials);
   if (server == nullptr) {
     TS_LOG_ERROR("%s", why.c_str());
     return daemon::kExitFailure;
   }
-  TS_LOG_INFO("serving '%s' on %s: %s timebase from %s, instance %016llx, epoch %016llx",
-              who.id.c_str(), cfg.listen.c_str(), std::string(config::to_string(cfg.timebase)).c_str(),
-              source_name.c_str(), static_cast<unsigned long long>(who.instance),
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!cfg.metrics.listen.empty()) {
+    exposer = daemon::start_metrics_server(cfg.metrics.listen, registry, &why);
+    if (exposer == nullptr) {
+      TS_LOG_ERROR("%s", why.c_str());
+      return daemon::kExitFailure;
+    }
+    TS_LOG_INFO("metrics on http://%s/metrics", cfg.metrics.listen.c_str());
+  }
+  TS_LOG_INFO("serving '%s' on %s (%s): %s timebase from %s, instance %016llx, epoch %016llx",
+              who.id.c_str(), cfg.listen.c_str(), daemon::describe(cfg.tls).c_str(),
+              timebase_name.c_str(), source_name.c_str(),
+              static_cast<unsigned long long>(who.instance),
               static_cast<unsigned long long>(timeline.epoch()));
+  daemon::ServiceNotifier notifier;
+  notifier.ready("serving " + timebase_name + " timeline on " + cfg.listen + " (" +
+                 daemon::describe(cfg.tls) + ")");
 
   // Housekeeping: look for realtime steps even when no agent asks.
   const std::unique_ptr<TimeSource> ticker = make_monotonic_raw_source();
   int64_t next = ticker->now_ns();
+  uint64_t reported = 0;
   while (!waker.signalled()) {
     timeline.check();
+    metrics.update(service.uptime_s(), timeline.steps());
+    notifier.keepalive();
+    // Once a second is plenty for systemctl status.
+    if (const uint64_t served = service.served(); served / 1000 != reported / 1000 || reported == 0) {
+      reported = served;
+      notifier.status("serving " + timebase_name + " timeline on " + cfg.listen + ": " +
+                      std::to_string(served) + " requests, " + std::to_string(timeline.steps()) +
+                      " steps");
+    }
     next += 100'000'000;
     ticker->sleep_until(next, &waker);
   }
+  notifier.stopping();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   TS_LOG_INFO("stopped after %llu requests, %llu timeline steps",
               static_cast<unsigned long long>(service.served()),

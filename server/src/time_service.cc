@@ -4,16 +4,32 @@
 
 namespace timesync::master {
 
-TimeServiceImpl::TimeServiceImpl(const MasterTimeline& timeline, Identity identity)
-    : timeline_(timeline), identity_(std::move(identity)), started_raw_ns_(host_raw_now_ns()) {}
+TimeServiceImpl::TimeServiceImpl(const MasterTimeline& timeline, Identity identity,
+                                 MasterMetrics* metrics)
+    : timeline_(timeline),
+      identity_(std::move(identity)),
+      started_raw_ns_(host_raw_now_ns()),
+      metrics_(metrics) {}
 
-grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* /*ctx*/,
-                                      const v1::GetTimeRequest* req,
+grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* ctx, const v1::GetTimeRequest* req,
                                       v1::GetTimeResponse* resp) {
+  const int64_t entered = host_raw_now_ns();
+  const grpc::Status status = answer(ctx, req, resp);
+  // Accounting happens after t2, so it never widens [t1, t2].
+  if (metrics_ != nullptr) {
+    metrics_->request(MasterMetrics::Method::kGetTime, status.error_code(),
+                      host_raw_now_ns() - entered);
+  }
+  return status;
+}
+
+grpc::Status TimeServiceImpl::answer(grpc::ServerContext* /*ctx*/,
+                                     const v1::GetTimeRequest* req,
+                                     v1::GetTimeResponse* resp) {
   // Where t1 and t2 are taken. The synchronous gRPC API hands us the request
   // after it has been read off the socket, deframed and parsed, on a pool
   // thread; it sends the answer after we return, serialising it first. So t1 is
-  // the first statement of the handler and t2 the last thing before return,
+  // the first statement here (one clock read after the handler's entry) and t2 the last thing before return,
   // after the response has been filled in. What happens outside [t1, t2] (the
   // kernel, HTTP/2 framing, protobuf parsing, the thread hop) lands in the
   // measured round-trip delay, which the agent's filter and bound account for;
@@ -48,6 +64,7 @@ grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* /*ctx*/,
 grpc::Status TimeServiceImpl::GetStatus(grpc::ServerContext* /*ctx*/,
                                         const v1::GetStatusRequest* /*req*/,
                                         v1::GetStatusResponse* resp) {
+  const int64_t entered = host_raw_now_ns();
   const MasterTimeline::Reading now = timeline_.read();
   resp->set_master_id(identity_.id);
   resp->set_master_instance(identity_.instance);
@@ -57,6 +74,10 @@ grpc::Status TimeServiceImpl::GetStatus(grpc::ServerContext* /*ctx*/,
   resp->set_now_ns(now.ns);
   resp->set_requests_served(served());
   resp->set_uptime_ns(host_raw_now_ns() - started_raw_ns_);
+  if (metrics_ != nullptr) {
+    metrics_->request(MasterMetrics::Method::kGetStatus, grpc::StatusCode::OK,
+                      host_raw_now_ns() - entered);
+  }
   return grpc::Status::OK;
 }
 

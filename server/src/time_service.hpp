@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "master_metrics.hpp"
 #include "master_timeline.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
 
@@ -24,7 +25,9 @@ class TimeServiceImpl final : public v1::TimeService::Service {
  public:
   static constexpr size_t kMaxClientIdBytes = 256;
 
-  TimeServiceImpl(const MasterTimeline& timeline, Identity identity);
+  // metrics may be null (no accounting).
+  TimeServiceImpl(const MasterTimeline& timeline, Identity identity,
+                  MasterMetrics* metrics = nullptr);
 
   grpc::Status GetTime(grpc::ServerContext* ctx, const v1::GetTimeRequest* req,
                        v1::GetTimeResponse* resp) override;
@@ -32,12 +35,18 @@ class TimeServiceImpl final : public v1::TimeService::Service {
                          v1::GetStatusResponse* resp) override;
 
   uint64_t served() const { return served_.load(std::memory_order_relaxed); }
+  double uptime_s() const { return static_cast<double>(host_raw_now_ns() - started_raw_ns_) / 1e9; }
 
  private:
+  // GetTime itself, between t1 and t2.
+  grpc::Status answer(grpc::ServerContext* ctx, const v1::GetTimeRequest* req,
+                      v1::GetTimeResponse* resp);
+
   const MasterTimeline& timeline_;
   Identity identity_;
   int64_t started_raw_ns_;
   std::atomic<uint64_t> served_{0};
+  MasterMetrics* metrics_;
 };
 
 }  // namespace timesync::master

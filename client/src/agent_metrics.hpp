@@ -1,0 +1,63 @@
+// The agent's Prometheus metrics: what `timesyncctl status` shows, as series
+// (offset, frequency, bound, state, alarms), plus the round-trip distribution
+// and counters of samples, failures and alarms.
+//
+// Names and meaning are the contract of deploy/prometheus/alerts.yml:
+//   timesync_agent_offset_seconds        last accepted sample, master minus local
+//   timesync_agent_frequency_ppm         master vs local frequency estimate
+//   timesync_agent_error_bound_seconds   error bound published now (0: no estimate)
+//   timesync_agent_max_error_seconds     alarm.max_error_us, the out-of-sync limit
+//   timesync_agent_synchronized          1 while libtimesync serves timestamps
+//   timesync_agent_state{state}          1 for the current state, 0 for the others
+//   timesync_agent_samples_total{result} accepted / rejected by the filter
+//   timesync_agent_rpc_failures_total    exchanges that got no answer
+//   timesync_agent_round_trip_seconds    every answered exchange's delay
+//   timesync_agent_alarm_active{reason}  1 while that alarm is raised
+//   timesync_agent_alarms_raised_total{reason}
+//   timesync_agent_last_answer_age_seconds, timesync_agent_poll_interval_seconds
+//   timesync_agent_info{agent_id,master,servo}
+//
+// Thread safety: called from the agent's loop only; scrapes read concurrently
+// through prometheus-cpp's own synchronisation.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <string>
+
+#include "timesync/v1/timesync.pb.h"
+
+namespace timesync::agent {
+
+class AgentMetrics {
+ public:
+  AgentMetrics(prometheus::Registry& registry, const std::string& agent_id,
+               const std::string& master, const std::string& servo, double max_error_s);
+
+  void round_trip(int64_t delay_ns);
+  void alarm_raised(v1::AlarmReason reason);
+  // Gauges from the status; counters advance by what the status adds.
+  void update(const v1::AgentStatus& st);
+
+ private:
+  prometheus::Gauge& offset_;
+  prometheus::Gauge& freq_;
+  prometheus::Gauge& bound_;
+  prometheus::Gauge& synchronized_;
+  prometheus::Gauge* state_[3];  // unsynchronized, synchronized, holdover
+  prometheus::Counter* samples_[2];  // accepted, rejected
+  prometheus::Counter& rpc_failures_;
+  prometheus::Histogram& round_trip_;
+  prometheus::Gauge* alarm_active_[2];  // bound_exceeded, master_unreachable
+  prometheus::Counter* alarms_raised_[2];
+  prometheus::Gauge& answer_age_;
+  prometheus::Gauge& poll_;
+  uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0;
+};
+
+}  // namespace timesync::agent

@@ -1,0 +1,73 @@
+#include "master_metrics.hpp"
+
+#include <array>
+
+#include "timesync/daemon/metrics.hpp"
+
+namespace timesync::master {
+namespace {
+
+constexpr std::array<const char*, 2> kMethods{"GetTime", "GetStatus"};
+
+std::string code_name(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    default: return "CODE_" + std::to_string(static_cast<int>(c));
+  }
+}
+
+}  // namespace
+
+MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& master_id,
+                             const std::string& timebase)
+    : requests_(prometheus::BuildCounter()
+                    .Name("timesync_master_requests_total")
+                    .Help("Timestamp-service RPCs answered, by method and gRPC status code.")
+                    .Register(registry)),
+      duration_family_(prometheus::BuildHistogram()
+                           .Name("timesync_master_request_duration_seconds")
+                           .Help("Time in the RPC handler, from the request's arrival in it to "
+                                 "the answer being ready (excludes the network and gRPC).")
+                           .Register(registry)),
+      steps_(prometheus::BuildCounter()
+                 .Name("timesync_master_timeline_steps_total")
+                 .Help("Realtime steps that started a new epoch.")
+                 .Register(registry)
+                 .Add({})),
+      uptime_(prometheus::BuildGauge()
+                  .Name("timesync_master_uptime_seconds")
+                  .Help("Seconds since this master process started.")
+                  .Register(registry)
+                  .Add({})) {
+  prometheus::BuildGauge()
+      .Name("timesync_master_info")
+      .Help("Identity of this master (value 1).")
+      .Register(registry)
+      .Add({{"master_id", master_id}, {"timebase", timebase}})
+      .Set(1);
+  const std::vector<double> buckets = daemon::decade_buckets(1e-6, 1e-2);
+  for (size_t i = 0; i < kMethods.size(); ++i) {
+    duration_[i] = &duration_family_.Add({{"method", kMethods[i]}}, buckets);
+    // Series that exist from the start, so rate() and alerts see zeros, not gaps.
+    requests_.Add({{"method", kMethods[i]}, {"code", "OK"}});
+  }
+  requests_.Add({{"method", "GetTime"}, {"code", "INVALID_ARGUMENT"}});
+}
+
+void MasterMetrics::request(Method method, grpc::StatusCode code, int64_t duration_ns) {
+  const size_t m = static_cast<size_t>(method);
+  requests_.Add({{"method", kMethods[m]}, {"code", code_name(code)}}).Increment();
+  duration_[m]->Observe(static_cast<double>(duration_ns) / 1e9);
+}
+
+void MasterMetrics::update(double uptime_s, uint64_t timeline_steps) {
+  uptime_.Set(uptime_s);
+  if (timeline_steps > steps_seen_) {
+    steps_.Increment(static_cast<double>(timeline_steps - steps_seen_));
+    steps_seen_ = timeline_steps;
+  }
+}
+
+}  // namespace timesync::master
