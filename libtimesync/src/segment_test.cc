@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "../../tests/support/child.hpp"
 #include "../../tests/support/test_seed.hpp"
 #include "segment.hpp"
 #include "timesync/clock.hpp"
@@ -143,6 +144,43 @@ TEST_F(SegmentTest, SegmentIsWorldReadableButOnlyOwnerWritable) {
   for (const auto& e : fs::directory_iterator(dir_)) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
   }
+}
+
+// Another local user (an application) reads the segment but can neither
+// write it, nor take the writer's place, nor replace or remove the file, in a
+// sticky world-writable directory like /dev/shm.
+TEST_F(SegmentTest, OtherUsersReadButCannotWriteReplaceOrRemove) {
+  ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  w.value()->publish(live(1));
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, geteuid());
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  if (geteuid() != 0) return;  // no second user to be without root; the mode says it
+  const std::string seg = path_;
+  const std::string got = testing::run_in_child(
+      [seg] {
+        std::string out;
+        auto c = Clock::open(seg);
+        out += c.ok() && c->get_timestamp().ok() ? "read " : "noread ";
+        out += ::open(seg.c_str(), O_RDWR) < 0 && errno == EACCES ? "nowrite " : "WRITE ";
+        std::string why;
+        auto w2 = SegmentWriter::create(seg, &why);
+        out += !w2.ok() && w2.error() == Error::kPermission ? "nowriter " : "WRITER ";
+        const std::string mine = seg + ".mine";
+        const int fd = ::open(mine.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (fd >= 0) ::close(fd);
+        out += rename(mine.c_str(), seg.c_str()) != 0 && errno == EPERM ? "noreplace " : "REPLACE ";
+        out += unlink(seg.c_str()) != 0 && errno == EPERM ? "noremove" : "REMOVE";
+        return out;
+      },
+      {.drop_privileges = true});
+  EXPECT_EQ(got, "read nowrite nowriter noreplace noremove");
+  auto c = Clock::open(path_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->get_timestamp().ok());  // untouched
 }
 
 TEST_F(SegmentTest, SecondWriterIsRefusedWithTheOwnersPid) {
