@@ -9,7 +9,12 @@ work=$(mktemp -d /tmp/timesync-install-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
-cmake --install "$build" --prefix "$prefix" --component Unspecified >/dev/null
+# Only what a library user gets (the libtimesync0 and libtimesync-dev packages):
+# the consumers must build and run with these two components alone.
+for component in lib dev; do
+  cmake --install "$build" --prefix "$prefix" --component "$component" >/dev/null
+done
+[ ! -e "$prefix/bin" ] || { echo "the library components installed programs:"; ls "$prefix/bin"; exit 1; }
 pc=$(dirname "$(find "$prefix" -name timesync.pc | head -n1)")
 [ -f "$pc/timesync.pc" ] || { echo "timesync.pc not installed"; exit 1; }
 export PKG_CONFIG_PATH=$pc

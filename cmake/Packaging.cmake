@@ -1,0 +1,262 @@
+# Debian packages (CPack DEB, one package per install component) and the
+# deployment files they carry: systemd units, /etc/timesync configs, the
+# sysusers.d entry for the agent's user, maintainer scripts.
+#
+#   cmake -S . -B build/pkg -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+#         -DCMAKE_INSTALL_PREFIX=/usr -DTIMESYNC_BUILD_BENCH=OFF
+#   cmake --build build/pkg
+#   cpack --config build/pkg/CPackConfig.cmake -B build/pkg/packages
+#
+# component  package           contents
+# lib        libtimesync0      libtimesync.so.0 (SOVERSION = the major version)
+# dev        libtimesync-dev   headers, libtimesync.so, timesync.pc, CMake package
+# master     timesync-master   timesync-master, its unit, /etc/timesync/master.yaml
+# agent      timesync-agent    timesync-agent, timesyncctl, timesync-now,
+#                              timesync-probe, its unit, /etc/timesync/client.yaml,
+#                              sysusers.d/timesync.conf (the "timesync" user)
+#
+# Packages always install under /usr, whatever CMAKE_INSTALL_PREFIX the build
+# was configured with (configuring with /usr gives the multiarch libdir,
+# /usr/lib/<triplet>; otherwise the library goes to /usr/lib). A plain
+# `cmake --install <build> --prefix X` keeps putting everything under X.
+
+set(TIMESYNC_PACKAGE_MAINTAINER
+    "timesync maintainers <maintainers@users.noreply.h-seed-7a952b90.example>"
+    CACHE STRING "Maintainer field of the Debian packages")
+set(TIMESYNC_PACKAGE_RELEASE 1 CACHE STRING
+    "Debian revision of the packages (the part after the upstream version)")
+# Relative to the install prefix: /usr/lib/systemd/system in the packages
+# (Debian 12 merges /lib into /usr/lib, and systemd reads both).
+set(TIMESYNC_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
+    "Where the systemd units are installed, relative to the install prefix")
+set(TIMESYNC_SYSUSERSDIR "lib/sysusers.d" CACHE STRING
+    "Where the sysusers.d entry is installed, relative to the install prefix")
+
+set(_ts_deploy "${PROJECT_SOURCE_DIR}/deploy")
+
+# ---------------------------------------------------------------------------
+# Deployment files. Units and configs depend on the install prefix chosen at
+# install time (`--prefix`, or /usr under CPack), not at configure time, so
+# they are placed by install(CODE) that computes the directories then:
+#   bindir      <prefix>/bin
+#   sysconfdir  /etc for the prefixes / and /usr, /etc/opt/X for /opt/X,
+#               <prefix>/etc otherwise (the rule GNUInstallDirs applies)
+#   docdir      <prefix>/share/doc
+# file(INSTALL) adds $DESTDIR itself, so a staged install keeps the real
+# paths inside the units.
+
+# The install-time directory computation, shared by every file below.
+string(CONFIGURE [=[
+  string(REGEX REPLACE "/+$" "" _ts_prefix "${CMAKE_INSTALL_PREFIX}")
+  if(IS_ABSOLUTE "@CMAKE_INSTALL_BINDIR@")
+    set(TIMESYNC_UNIT_BINDIR "@CMAKE_INSTALL_BINDIR@")
+  else()
+    set(TIMESYNC_UNIT_BINDIR "${_ts_prefix}/@CMAKE_INSTALL_BINDIR@")
+  endif()
+  if(IS_ABSOLUTE "@CMAKE_INSTALL_SYSCONFDIR@")
+    set(TIMESYNC_UNIT_SYSCONFDIR "@CMAKE_INSTALL_SYSCONFDIR@")
+  elseif("@CMAKE_INSTALL_SYSCONFDIR@" STREQUAL "etc" AND _ts_prefix MATCHES "^(/usr)?$")
+    set(TIMESYNC_UNIT_SYSCONFDIR "/etc")
+  elseif("@CMAKE_INSTALL_SYSCONFDIR@" STREQUAL "etc" AND _ts_prefix MATCHES "^/opt/(.*)")
+    set(TIMESYNC_UNIT_SYSCONFDIR "/etc/opt/${CMAKE_MATCH_1}")
+  else()
+    set(TIMESYNC_UNIT_SYSCONFDIR "${_ts_prefix}/@CMAKE_INSTALL_SYSCONFDIR@")
+  endif()
+  set(TIMESYNC_UNIT_DOCDIR "${_ts_prefix}/@CMAKE_INSTALL_DATAROOTDIR@/doc")
+]=] _ts_install_dirs_code @ONLY)
+
+# timesync_install_deploy_file(<component> <source> <dest-dir> <name> [RENDER])
+# Installs <source> as <dest-dir>/<name>, 0644. <dest-dir> is SYSCONFDIR/...
+# (the sysconfdir rule above) or relative to the prefix. RENDER substitutes
+# @TIMESYNC_UNIT_BINDIR@, @TIMESYNC_UNIT_SYSCONFDIR@, @TIMESYNC_UNIT_DOCDIR@.
+function(timesync_install_deploy_file component source dest name)
+  cmake_parse_arguments(A "RENDER" "" "" ${ARGN})
+  set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY
+               CMAKE_CONFIGURE_DEPENDS "${source}")
+  if(dest MATCHES "^SYSCONFDIR(/.*)?$")
+    set(dest_code "\${TIMESYNC_UNIT_SYSCONFDIR}${CMAKE_MATCH_1}")
+  else()
+    set(dest_code "\${_ts_prefix}/${dest}")
+  endif()
+  set(render_code "")
+  if(A_RENDER)
+    # Rendered into the build tree under a name derived from the content, via
+    # a private temporary and a rename: a cpack and a `cmake --install` of the
+    # same build may run at once (the packaging test does).
+    set(render_code [=[
+  file(READ "${_ts_src}" _ts_text)
+  string(CONFIGURE "${_ts_text}" _ts_text @ONLY)
+  string(SHA256 _ts_hash "${_ts_text}")
+  set(_ts_out "@PROJECT_BINARY_DIR@/deploy-rendered/${_ts_hash}/@name@")
+  if(NOT EXISTS "${_ts_out}")
+    string(RANDOM LENGTH 12 _ts_rand)
+    file(WRITE "${_ts_out}.${_ts_rand}" "${_ts_text}")
+    file(RENAME "${_ts_out}.${_ts_rand}" "${_ts_out}")
+  endif()
+  set(_ts_src "${_ts_out}")
+]=])
+    string(CONFIGURE "${render_code}" render_code @ONLY)
+  endif()
+  install(CODE "${_ts_install_dirs_code}
+  set(_ts_src \"${source}\")
+${render_code}
+  file(INSTALL DESTINATION \"${dest_code}\" TYPE FILE RENAME \"${name}\"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
+       FILES \"\${_ts_src}\")"
+    COMPONENT ${component})
+endfunction()
+
+if(TIMESYNC_BUILD_SERVICES)
+  # The packaged client.yaml is the documented config/client.yaml with a
+  # placeholder master (the key is required and has no default), so the agent
+  # starts, reports the master unreachable and waits to be configured.
+  set(_ts_client_src "${PROJECT_SOURCE_DIR}/config/client.yaml")
+  set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY
+               CMAKE_CONFIGURE_DEPENDS "${_ts_client_src}")
+  file(READ "${_ts_client_src}" _ts_client)
+  string(REGEX REPLACE "\nmaster:[^\n]*\n"
+    "\n# SET THIS to your master SoM's address; the package ships a placeholder.\n# Then: systemctl restart timesync-agent\nmaster: \"timesync-master.local:7450\"\n"
+    _ts_client_pkg "${_ts_client}")
+  if(_ts_client_pkg STREQUAL _ts_client)
+    # tests/packaging checks the packaged file for the placeholder too.
+    message(WARNING "Packaging: no 'master:' line in ${_ts_client_src}; "
+                    "the packaged client.yaml keeps the example's master")
+  endif()
+  file(CONFIGURE OUTPUT "${PROJECT_BINARY_DIR}/deploy/client.yaml"
+       CONTENT "${_ts_client_pkg}" @ONLY)
+
+  timesync_install_deploy_file(master "${PROJECT_SOURCE_DIR}/config/master.yaml"
+    SYSCONFDIR/timesync master.yaml)
+  timesync_install_deploy_file(master "${_ts_deploy}/systemd/timesync-master.service.in"
+    "${TIMESYNC_SYSTEMD_UNITDIR}" timesync-master.service RENDER)
+  timesync_install_deploy_file(master "${PROJECT_SOURCE_DIR}/README.md"
+    "${CMAKE_INSTALL_DATAROOTDIR}/doc/timesync-master" README.md)
+
+  timesync_install_deploy_file(agent "${PROJECT_BINARY_DIR}/deploy/client.yaml"
+    SYSCONFDIR/timesync client.yaml)
+  timesync_install_deploy_file(agent "${_ts_deploy}/systemd/timesync-agent.service.in"
+    "${TIMESYNC_SYSTEMD_UNITDIR}" timesync-agent.service RENDER)
+  timesync_install_deploy_file(agent "${_ts_deploy}/systemd/timesync.sysusers.conf"
+    "${TIMESYNC_SYSUSERSDIR}" timesync.conf)
+  timesync_install_deploy_file(agent "${PROJECT_SOURCE_DIR}/README.md"
+    "${CMAKE_INSTALL_DATAROOTDIR}/doc/timesync-agent" README.md)
+endif()
+
+# ---------------------------------------------------------------------------
+# CPack.
+set(CPACK_PACKAGE_NAME timesync)
+set(CPACK_PACKAGE_VENDOR "timesync")
+set(CPACK_PACKAGE_CONTACT "${TIMESYNC_PACKAGE_MAINTAINER}")
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+# Each package's Description is its CPACK_COMPONENT_<C>_DESCRIPTION: the
+# first line is the synopsis, CPackDeb indents the others. CPackDeb prepends CPACK_PACKAGE_DESCRIPTION_SUMMARY
+# to it unless that is CPack's own default text, so that default it is.
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${CMAKE_PROJECT_NAME} built using CMake")
+set(CPACK_GENERATOR DEB)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+if(TIMESYNC_BUILD_SERVICES)
+  set(CPACK_COMPONENTS_ALL lib dev master agent)
+else()
+  # No daemons without the services (e.g. the TSan preset): library only.
+  set(CPACK_COMPONENTS_ALL lib dev)
+endif()
+# Install with CMAKE_INSTALL_PREFIX=/usr into a DESTDIR staging tree, so the
+# install(CODE) above sees the real prefix (units say /usr/bin, configs go
+# to /etc) while the files land in the staging tree.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# RelWithDebInfo binaries carry DWARF; the packages ship stripped files.
+set(CPACK_STRIP_FILES ON)
+
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # <package>_<version>-<release>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_RELEASE "${TIMESYNC_PACKAGE_RELEASE}")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${TIMESYNC_PACKAGE_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Depends from the ELF files (dpkg-shlibdeps): libc6, libstdc++6, gRPC, ...
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# ... and libtimesync0 for the programs that link it. That library is in no
+# installed package when dpkg-shlibdeps runs, so it gets a private search dir
+# holding a link to the just-built copy, under a DEBIAN/shlibs saying which
+# package provides it: dpkg-shlibdeps takes the shlibs file of the "package
+# being built" from the nearest DEBIAN/ above a library it finds. A program
+# that does not link libtimesync (timesync-master today) gets no dependency.
+set(_ts_lib_pkg "libtimesync${PROJECT_VERSION_MAJOR}")  # SOVERSION = major
+set(_ts_deb_version "${PROJECT_VERSION}-${TIMESYNC_PACKAGE_RELEASE}")
+get_target_property(_ts_lib_dir timesync LIBRARY_OUTPUT_DIRECTORY)
+if(NOT _ts_lib_dir)
+  get_target_property(_ts_lib_dir timesync BINARY_DIR)
+endif()
+set(_ts_shlibs_root "${PROJECT_BINARY_DIR}/deploy/shlibs-root")
+file(CONFIGURE OUTPUT "${_ts_shlibs_root}/DEBIAN/shlibs" CONTENT
+     "libtimesync ${PROJECT_VERSION_MAJOR} ${_ts_lib_pkg} (>= ${_ts_deb_version})\n")
+file(MAKE_DIRECTORY "${_ts_shlibs_root}/lib")
+file(CREATE_LINK "${_ts_lib_dir}/libtimesync.so.${PROJECT_VERSION_MAJOR}"
+     "${_ts_shlibs_root}/lib/libtimesync.so.${PROJECT_VERSION_MAJOR}" SYMBOLIC)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${_ts_shlibs_root}/lib")
+# Component dependencies become "Depends: libtimesync0 (= <version>)": the
+# -dev package must match the runtime it was built with exactly.
+set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
+# Maintainer scripts get 0755, conffiles 0644, as Debian policy wants.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+
+set(CPACK_COMPONENT_LIB_DISPLAY_NAME "libtimesync runtime")
+set(CPACK_DEBIAN_LIB_PACKAGE_NAME ${_ts_lib_pkg})
+set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
+# A shlibs file ("libtimesync 0 libtimesync0 (>= <version>)"), so packages
+# built against libtimesync-dev get their Depends from dpkg-shlibdeps, and an
+# ldconfig call in the generated postinst/postrm.
+# (CPackDeb has no per-component switch; only libtimesync0 has a library.)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+set(CPACK_COMPONENT_LIB_DESCRIPTION
+  "timesync client library: synchronized time from the local agent
+libtimesync reads the clock transform that timesync-agent publishes in
+shared memory (/dev/shm/timesync): a time on the master's timeline with an
+error bound, lock-free, without a system call beyond clock_gettime. It
+refuses timestamps while the agent reports the clock out of sync.")
+
+set(CPACK_COMPONENT_DEV_DISPLAY_NAME "libtimesync development files")
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME libtimesync-dev)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_COMPONENT_DEV_DEPENDS lib)
+set(CPACK_COMPONENT_DEV_DESCRIPTION
+  "timesync client library: development files
+Headers for C (timesync/timesync.h) and C++ (timesync/clock.hpp), the
+libtimesync.so link, timesync.pc for pkg-config and the CMake package
+(find_package(timesync), target timesync::timesync).")
+
+set(CPACK_COMPONENT_MASTER_DISPLAY_NAME "timesync master")
+set(CPACK_DEBIAN_MASTER_PACKAGE_NAME timesync-master)
+set(CPACK_DEBIAN_MASTER_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_MASTER_PACKAGE_CONTROL_EXTRA
+  "${_ts_deploy}/debian/timesync-master/conffiles"
+  "${_ts_deploy}/debian/timesync-master/postinst"
+  "${_ts_deploy}/debian/timesync-master/prerm"
+  "${_ts_deploy}/debian/timesync-master/postrm")
+set(CPACK_COMPONENT_MASTER_DESCRIPTION
+  "distributed clock service for multi-SoM systems: master
+timesync-master serves this SoM's timeline over gRPC to the timesync agents
+on the other SoMs of the machine. Configuration: /etc/timesync/master.yaml;
+systemd unit: timesync-master.service.")
+
+set(CPACK_COMPONENT_AGENT_DISPLAY_NAME "timesync agent")
+set(CPACK_DEBIAN_AGENT_PACKAGE_NAME timesync-agent)
+set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION net)
+# The postinst creates the timesync user with systemd-sysusers (provided by
+# systemd or systemd-standalone-sysusers) or, failing that, adduser.
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "systemd-sysusers | adduser")
+set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
+  "${_ts_deploy}/debian/timesync-agent/conffiles"
+  "${_ts_deploy}/debian/timesync-agent/postinst"
+  "${_ts_deploy}/debian/timesync-agent/prerm"
+  "${_ts_deploy}/debian/timesync-agent/postrm")
+set(CPACK_COMPONENT_AGENT_DESCRIPTION
+  "distributed clock service for multi-SoM systems: agent
+timesync-agent synchronizes this SoM to the timesync master and publishes the
+result in shared memory for applications linked with libtimesync. Also
+timesyncctl (status, health, alarms), timesync-now and timesync-probe.
+Configuration: /etc/timesync/client.yaml (set 'master' first); systemd
+unit: timesync-agent.service, running as the system user timesync.")
+
+include(CPack)
