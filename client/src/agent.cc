@@ -123,7 +123,15 @@ Agent::Answer Agent::exchange() {
   // Connect first: a t0 taken before the TCP and HTTP/2 handshakes would put
   // them into the delay of the first sample after every (re)connection.
   if (channel_->GetState(true) != GRPC_CHANNEL_READY && !channel_->WaitForConnected(deadline)) {
-    a.error = "cannot connect to " + cfg_.master;
+    // The channel does not say why; a fail-fast call does (connection refused,
+    // TLS handshake failed: certificate verify failed, ...). Its answer, if one
+    // came, would carry the handshake in its delay, so it is not used.
+    grpc::ClientContext why;
+    why.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+    v1::GetTimeResponse ignored;
+    const grpc::Status st = stub_->GetTime(&why, req, &ignored);
+    a.error = "cannot connect to " + cfg_.master +
+              (st.ok() ? std::string() : ": " + st.error_message());
     return a;
   }
   grpc::ClientContext ctx;
