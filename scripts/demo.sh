@@ -11,6 +11,8 @@
 # and counts readings, sampled every millisecond, whose truth left the bound.
 # At 40% of the run the master is killed for 8 s: holdover, then the
 # out-of-sync alarm (timestamps refused), then resync when it comes back.
+# At the end, `timesyncctl status` of each agent and of the master, and a few
+# of the Prometheus series each daemon exports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-40}
@@ -74,6 +76,19 @@ rc=0
 "$bin/tools/timesyncctl" monitor --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
   --duration-s "$seconds" --interval-ms 2000 --settle-s 5 \
   --truth-master-config "$cfg/master.yaml" --sim-origin-ns "$origin" || rc=$?
+echo
+# What an operator sees on each SoM at the end of the run (chronyc-style), and
+# the Prometheus series the alert rules in deploy/prometheus/ watch.
+for a in camera:17451 sensor:17452; do
+  echo "timesyncctl status ${a#*:}   # ${a%%:*}"
+  "$bin/tools/timesyncctl" status "127.0.0.1:${a#*:}" | sed 's/^/  /' || true
+done
+echo "timesyncctl status 17450   # the master"
+"$bin/tools/timesyncctl" status 127.0.0.1:17450 | sed 's/^/  /' || true
+echo "metrics (camera, http://127.0.0.1:17461/metrics; master on 17460, sensor on 17462):"
+curl -s http://127.0.0.1:17461/metrics |
+  grep -E '^timesync_agent_(synchronized|error_bound_seconds|offset_seconds|frequency_ppm|alarms_raised_total|samples_total)' |
+  sed 's/^/  /' || true
 echo
 echo "agent logs:"
 grep -h -E "synchronized to|ALARM|timeline set|restarted" "$dir/camera.log" "$dir/sensor.log" | cut -c1-160 || true
