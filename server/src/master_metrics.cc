@@ -51,14 +51,18 @@ MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& 
   for (size_t i = 0; i < kMethods.size(); ++i) {
     duration_[i] = &duration_family_.Add({{"method", kMethods[i]}}, buckets);
     // Series that exist from the start, so rate() and alerts see zeros, not gaps.
-    requests_.Add({{"method", kMethods[i]}, {"code", "OK"}});
+    ok_[i] = &requests_.Add({{"method", kMethods[i]}, {"code", "OK"}});
   }
   requests_.Add({{"method", "GetTime"}, {"code", "INVALID_ARGUMENT"}});
 }
 
 void MasterMetrics::request(Method method, grpc::StatusCode code, int64_t duration_ns) {
   const size_t m = static_cast<size_t>(method);
-  requests_.Add({{"method", kMethods[m]}, {"code", code_name(code)}}).Increment();
+  if (code == grpc::StatusCode::OK) {
+    ok_[m]->Increment();
+  } else {
+    requests_.Add({{"method", kMethods[m]}, {"code", code_name(code)}}).Increment();
+  }
   duration_[m]->Observe(static_cast<double>(duration_ns) / 1e9);
 }
 

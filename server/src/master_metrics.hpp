@@ -30,6 +30,7 @@ class MasterMetrics {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_family_;
   prometheus::Histogram* duration_[2];
+  prometheus::Counter* ok_[2];  // the common case, without a label lookup
   prometheus::Counter& steps_;
   prometheus::Gauge& uptime_;
   uint64_t steps_seen_ = 0;
