@@ -193,10 +193,16 @@ def test_check_mode(tmp, source):
     with failed=0 while changing nothing, and report honestly what a real run
     would do."""
     packages = ["timesync-master", "libtimesync0", "timesync-agent"]
+    # dpkg stands for a package that is installed already (it always is): in
+    # check mode, apt must leave it alone, while a .deb of another version
+    # would replace it. It is only ever "installed" in check mode.
+    dpkg_version = installed_version("dpkg")
+    check(dpkg_version is not None, "dpkg is not installed?")
     pki = make_pki(tmp, ["localhost"])
-    extra = {"timesync_tls_src_dir": str(pki)}
+    extra = {"timesync_tls_src_dir": str(pki),
+             "timesync_agent_packages": ["libtimesync0", "timesync-agent", "dpkg"]}
     if source == "deb":
-        extra["timesync_deb_dir"] = str(make_debs(tmp, packages))
+        extra["timesync_deb_dir"] = str(make_debs(tmp, packages + ["dpkg"]))
     (tmp / "extra.json").write_text(json.dumps(extra))
 
     watched = [Path("/etc/timesync"), Path("/var/cache/timesync-deploy"),
@@ -220,6 +226,11 @@ def test_check_mode(tmp, source):
         if installed_version(pkg) is None:
             expected = f"would install {pkg}" + (f" from {pkg}_0.1.0-1_all.deb" if source == "deb" else "")
             check(f'"msg": "{expected}"' in out, f"no report {expected!r}")
+    if source == "deb":
+        expected = f"would install dpkg from dpkg_0.1.0-1_all.deb over installed version {dpkg_version}"
+        check(f'"msg": "{expected}"' in out, f"no report {expected!r}")
+    else:
+        check("would install dpkg" not in out, "an installed package was reported as to be installed")
     for pkg in ("timesync-master", "timesync-agent"):
         if installed_version(pkg) is None:
             check(f'"msg": "would enable and start {pkg}.service"' in out,
