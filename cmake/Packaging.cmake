@@ -122,8 +122,15 @@ if(TIMESYNC_BUILD_SERVICES)
     message(WARNING "Packaging: no 'master:' line in ${_ts_client_src}; "
                     "the packaged client.yaml keeps the example's master")
   endif()
-  file(CONFIGURE OUTPUT "${PROJECT_BINARY_DIR}/deploy/client.yaml"
-       CONTENT "${_ts_client_pkg}" @ONLY)
+  # Written as is (no @VAR@ substitution), and only when it changed.
+  set(_ts_client_out "${PROJECT_BINARY_DIR}/deploy/client.yaml")
+  set(_ts_client_old "")
+  if(EXISTS "${_ts_client_out}")
+    file(READ "${_ts_client_out}" _ts_client_old)
+  endif()
+  if(NOT _ts_client_old STREQUAL _ts_client_pkg)
+    file(WRITE "${_ts_client_out}" "${_ts_client_pkg}")
+  endif()
 
   timesync_install_deploy_file(master "${PROJECT_SOURCE_DIR}/config/master.yaml"
     SYSCONFDIR/timesync master.yaml)
@@ -132,7 +139,7 @@ if(TIMESYNC_BUILD_SERVICES)
   timesync_install_deploy_file(master "${PROJECT_SOURCE_DIR}/README.md"
     "${CMAKE_INSTALL_DATAROOTDIR}/doc/timesync-master" README.md)
 
-  timesync_install_deploy_file(agent "${PROJECT_BINARY_DIR}/deploy/client.yaml"
+  timesync_install_deploy_file(agent "${_ts_client_out}"
     SYSCONFDIR/timesync client.yaml)
   timesync_install_deploy_file(agent "${_ts_deploy}/systemd/timesync-agent.service.in"
     "${TIMESYNC_SYSTEMD_UNITDIR}" timesync-agent.service RENDER)
