@@ -70,9 +70,8 @@ string(CONFIGURE [=[
 # (the sysconfdir rule above) or relative to the prefix. RENDER substitutes
 # @TIMESYNC_UNIT_BINDIR@, @TIMESYNC_UNIT_SYSCONFDIR@, @TIMESYNC_UNIT_DOCDIR@.
 function(timesync_install_deploy_file component source dest name)
+  # <source> is read at install time, so editing it needs no new configure.
   cmake_parse_arguments(A "RENDER" "" "" ${ARGN})
-  set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY
-               CMAKE_CONFIGURE_DEPENDS "${source}")
   if(dest MATCHES "^SYSCONFDIR(/.*)?$")
     set(dest_code "\${TIMESYNC_UNIT_SYSCONFDIR}${CMAKE_MATCH_1}")
   else()
