@@ -64,15 +64,8 @@ int main(int argc, char** argv) {
     if (serving != last) health->SetServingStatus(kService, serving != 0);
     last = serving;
   });
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!cfg.metrics.listen.empty()) {
-    exposer = daemon::start_metrics_server(cfg.metrics.listen, registry, &why);
-    if (exposer == nullptr) {
-      TS_LOG_ERROR("%s", why.c_str());
-      return daemon::kExitFailure;
-    }
-    TS_LOG_INFO("metrics on http://%s/metrics", cfg.metrics.listen.c_str());
-  }
+  const std::unique_ptr<prometheus::Exposer> exposer =
+      daemon::serve_metrics_or_exit(cfg.metrics.listen, registry);
   TS_LOG_INFO("local service on %s; master %s over %s", cfg.listen.c_str(), cfg.master.c_str(),
               daemon::describe(cfg.tls).c_str());
   // Ready: the segment exists (readers get "unsynchronized" until the first

@@ -1,7 +1,11 @@
 #include "timesync/daemon/metrics.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <exception>
+
+#include "timesync/daemon/log.hpp"
+#include "timesync/daemon/runtime.hpp"
 
 namespace timesync::daemon {
 
@@ -19,6 +23,19 @@ std::unique_ptr<prometheus::Exposer> start_metrics_server(
     }
     return nullptr;
   }
+}
+
+std::unique_ptr<prometheus::Exposer> serve_metrics_or_exit(
+    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
+  if (listen.empty()) return nullptr;
+  std::string why;
+  std::unique_ptr<prometheus::Exposer> exposer = start_metrics_server(listen, registry, &why);
+  if (exposer == nullptr) {
+    TS_LOG_ERROR("%s", why.c_str());
+    std::exit(kExitFailure);
+  }
+  TS_LOG_INFO("metrics on http://%s/metrics", listen.c_str());
+  return exposer;
 }
 
 std::vector<double> decade_buckets(double first_s, double last_s) {

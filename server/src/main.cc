@@ -85,15 +85,8 @@ int main(int argc, char** argv) {
     TS_LOG_ERROR("%s", why.c_str());
     return daemon::kExitFailure;
   }
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!cfg.metrics.listen.empty()) {
-    exposer = daemon::start_metrics_server(cfg.metrics.listen, registry, &why);
-    if (exposer == nullptr) {
-      TS_LOG_ERROR("%s", why.c_str());
-      return daemon::kExitFailure;
-    }
-    TS_LOG_INFO("metrics on http://%s/metrics", cfg.metrics.listen.c_str());
-  }
+  const std::unique_ptr<prometheus::Exposer> exposer =
+      daemon::serve_metrics_or_exit(cfg.metrics.listen, registry);
   TS_LOG_INFO("serving '%s' on %s (%s): %s timebase from %s, instance %016llx, epoch %016llx",
               who.id.c_str(), cfg.listen.c_str(), daemon::describe(cfg.tls).c_str(),
               timebase_name.c_str(), source_name.c_str(),

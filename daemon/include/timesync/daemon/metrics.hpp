@@ -20,6 +20,11 @@ std::unique_ptr<prometheus::Exposer> start_metrics_server(
     const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry,
     std::string* why);
 
+// What both daemons do with metrics.listen: "" -> nullptr (no server);
+// otherwise the running server, or the error logged and exit(kExitFailure).
+std::unique_ptr<prometheus::Exposer> serve_metrics_or_exit(
+    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
+
 // Histogram buckets for durations from `first_s` growing by x2.5 / x2 / x2
 // (1-2.5-5 per decade) up to `last_s`, in seconds.
 std::vector<double> decade_buckets(double first_s, double last_s);
