@@ -135,6 +135,8 @@ if(TIMESYNC_BUILD_SERVICES)
     SYSCONFDIR/timesync master.yaml)
   timesync_install_deploy_file(master "${_ts_deploy}/systemd/timesync-master.service.in"
     "${TIMESYNC_SYSTEMD_UNITDIR}" timesync-master.service RENDER)
+  timesync_install_deploy_file(master "${_ts_deploy}/systemd/timesync.sysusers.conf"
+    "${TIMESYNC_SYSUSERSDIR}" timesync-master.conf)
   timesync_install_deploy_file(master "${PROJECT_SOURCE_DIR}/README.md"
     "${CMAKE_INSTALL_DATAROOTDIR}/doc/timesync-master" README.md)
 
@@ -240,6 +242,8 @@ set(CPACK_DEBIAN_MASTER_PACKAGE_CONTROL_EXTRA
   "${_ts_deploy}/debian/timesync-master/postinst"
   "${_ts_deploy}/debian/timesync-master/prerm"
   "${_ts_deploy}/debian/timesync-master/postrm")
+# The postinst creates the timesync user, as the agent's does.
+set(CPACK_DEBIAN_MASTER_PACKAGE_DEPENDS "systemd-sysusers | adduser")
 set(CPACK_COMPONENT_MASTER_DESCRIPTION
   "distributed clock service for multi-SoM systems: master
 timesync-master serves this SoM's timeline over gRPC to the timesync agents

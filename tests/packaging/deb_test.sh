@@ -107,6 +107,8 @@ has_dep timesync-master 'libgrpc\+\+[0-9.]+ .*' || failed "timesync-master: no l
 has_dep timesync-agent 'libgrpc\+\+[0-9.]+ .*' || failed "timesync-agent: no libgrpc++ in Depends"
 has_dep libtimesync-dev "libtimesync$major \(= $vre\)" ||
   failed "libtimesync-dev: does not depend on libtimesync$major (= $version)"
+has_dep timesync-master 'systemd-sysusers \| adduser' ||
+  failed "timesync-master: no 'systemd-sysusers | adduser' (the postinst creates a user)"
 has_dep timesync-agent 'systemd-sysusers \| adduser' ||
   failed "timesync-agent: no 'systemd-sysusers | adduser' (the postinst creates a user)"
 # Everything but our own library must be installable here (names and versions
@@ -173,9 +175,9 @@ if [ -d /run/systemd/system ]; then systemd_runs=1; else systemd_runs=0; fi
 for p in timesync-master timesync-agent; do
   unit=$p.service
   run_script "$stubs" "$p" postinst configure ""
-  if [ "$p" = timesync-agent ]; then
-    called "systemd-sysusers timesync.conf" || failed "$p: postinst did not create the user with systemd-sysusers"
-  fi
+  sysusers=timesync.conf
+  [ "$p" = timesync-agent ] || sysusers=timesync-master.conf
+  called "systemd-sysusers $sysusers" || failed "$p: postinst did not create the user with systemd-sysusers"
   called "deb-systemd-helper enable $unit" || failed "$p: postinst did not enable $unit"
   if [ $systemd_runs = 1 ]; then
     called "deb-systemd-invoke start $unit" || failed "$p: postinst did not start $unit"
@@ -196,8 +198,10 @@ for p in timesync-master timesync-agent; do
 done
 # Without systemd-sysusers the agent's user comes from adduser.
 make_stubs "$work/stubs-nosysusers" getent adduser deb-systemd-helper deb-systemd-invoke systemctl
-run_script "$work/stubs-nosysusers" timesync-agent postinst configure ""
-called_re "adduser --system --group .* timesync" || failed "timesync-agent: postinst did not fall back to adduser"
+for p in timesync-agent timesync-master; do
+  run_script "$work/stubs-nosysusers" $p postinst configure ""
+  called_re "adduser --system --group .* timesync" || failed "$p: postinst did not fall back to adduser"
+done
 
 # --- 4. file lists ----------------------------------------------------------------
 # Expected files and symlinks (not directories) per package, as extended
@@ -221,6 +225,7 @@ expect() {
       echo "-rwxr-xr-x ./usr/bin/timesync-master"
       echo "-rw-r--r-- ./etc/timesync/master\.yaml"
       echo "-rw-r--r-- ./usr/lib/systemd/system/timesync-master\.service"
+      echo "-rw-r--r-- ./usr/lib/sysusers\.d/timesync-master\.conf"
       echo "-rw-r--r-- ./usr/share/doc/timesync-master/README\.md" ;;
     timesync-agent)
       for b in timesync-agent timesyncctl timesync-now timesync-probe; do

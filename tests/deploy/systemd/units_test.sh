@@ -54,9 +54,10 @@ accepted_failures() {  # accepted_failures ROLE
   echo 'RootDirectory=/RootImage='
   # ProtectClock= itself adds a read-only ACL for the RTC devices.
   echo 'DeviceAllow='
+  # RemoveIPC= would delete the agent's segment in /dev/shm when either
+  # daemon stops: both run as the timesync user.
+  echo 'RemoveIPC='
   if [ "$1" = agent ]; then
-    # RemoveIPC= would delete the segment in /dev/shm when the agent stops.
-    echo 'RemoveIPC='
     # UMask=0022: the segment must be readable by every application.
     echo 'UMask='
   fi
@@ -107,6 +108,12 @@ for spec in "$@"; do
   require "$unit" "ExecStart=$bin --config $config" "the installed config"
   forbid "$unit" '@[A-Z_]+@' "an unsubstituted template variable"
 done
+if [ -f "$units/timesync-master.service" ]; then
+  u=timesync-master.service
+  require $u "User=timesync" "a fixed user, so a root:timesync 0640 TLS key is readable"
+  forbid $u '^DynamicUser=(yes|true|on|1)' "cannot be granted read access to the TLS key"
+  forbid $u '^RemoveIPC=(yes|true|on|1)' "would delete the segment of an agent on the same SoM"
+fi
 if [ -f "$units/timesync-agent.service" ]; then
   u=timesync-agent.service
   require $u "User=timesync" "the segment's owner, created by the package"
