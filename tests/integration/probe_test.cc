@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -60,7 +61,9 @@ class ProbeTest : public ::testing::Test {
   }
   void TearDown() override {
     unlink(segment_.c_str());
+    unlink((segment_ + ".lock").c_str());
     unlink(("/dev/shm/timesync-wire-" + wire_).c_str());
+    if (!HasFailure()) std::filesystem::remove_all(dir_);  // kept for the logs otherwise
   }
   std::string dir_, tag_, segment_, wire_;
 };
