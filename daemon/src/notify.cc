@@ -16,8 +16,8 @@ int64_t steady_now_ns() {
 
 ServiceNotifier::ServiceNotifier() {
   uint64_t usec = 0;
-  // unset_environment = 0: children (none today) would not need it, but a
-  // restart of the loop in this process keeps working.
+  // unset_environment = 0: the daemons start no children, so leaving the
+  // variables in place costs nothing.
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
     every_ns_ = static_cast<int64_t>(usec) * 1000 / 2;
     TS_LOG_INFO("systemd watchdog: %.1f s, keep-alive every %.1f s",

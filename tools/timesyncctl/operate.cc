@@ -356,7 +356,6 @@ int cmd_watch(const Args& a) {
   };
   int lines = 0;
   double next = 0;
-  int rc = kExitOk;
   while (g_stop == 0 && (a.duration_s <= 0 || elapsed_s() < a.duration_s) &&
          (a.count <= 0 || lines < a.count)) {
     if (elapsed_s() >= next) {
@@ -387,7 +386,7 @@ int cmd_watch(const Args& a) {
     }
   }
   for (std::thread& t : followers) t.join();
-  return rc;
+  return kExitOk;
 }
 
 int cmd_health(const Args& a) {
