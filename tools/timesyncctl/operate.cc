@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
