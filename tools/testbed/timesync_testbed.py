@@ -371,10 +371,13 @@ def pct(v, p):
 
 
 def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), quiet=False,
-                 probe_ms=None, calibration_ns=None, tag=""):
+                 probe_ms=None, calibration_ns=None, tag="", extra=None):
     """Runs one scenario on a fresh network; returns its result dict.
     probe_ms: pulse period of the GPIO probes (None: no probes).
-    calibration_ns: per-agent calibration.offset_ns (None: the default)."""
+    calibration_ns: per-agent calibration.offset_ns (None: the default).
+    extra: called as extra(bed, work, agents, origin) once the agents run; it
+    returns the Procs it started, which are stopped (SIGTERM) before the
+    network goes down. Scripts that add their own workload use it."""
     work = os.path.join(out_dir, "work", sc.name + tag)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -434,6 +437,8 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
             agent_procs.append(start_agent(i))
         probe_procs = start_probes(bed, work, agents, probe_ms) if probe_ms else []
         procs += probe_procs
+        extra_procs = extra(bed, work, agents, origin) if extra else []
+        procs += extra_procs
         if sc.cpu:
             procs.append(Proc("stress-ng", None, ["stress-ng", "--cpu", "2", "--timeout",
                                                   f"{int(duration) + 5}s", "-q"], f"{work}/stress.log"))
@@ -484,6 +489,8 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                     print(f"  [{sc.name}] t={now:5.1f} s: {label}", flush=True)
             time.sleep(0.05)
         monitor.stop()
+        for p in extra_procs:
+            p.stop()
         # Emitters first, so the observer has every pulse when it reports.
         for p in probe_procs[1:]:
             p.stop()
