@@ -16,14 +16,19 @@ namespace {
 
 class PllServo final : public Servo {
  public:
-  explicit PllServo(const PllParams& p) : p_(p) {}
+  explicit PllServo(const PllParams& p) : p_(p), innov_(p.innovation_window) {}
   const char* name() const override { return "pll"; }
   void reset() override {
     pts_.clear();
     fit_ = Fit{};
+    innov_.clear();
   }
+  InnovationStats innovations() const override { return innov_.stats(); }
 
   ServoDecision update(const Sample& s, double phase_error_ns) override {
+    // The fit's prediction is the PLL's model of the offset; it has no sigma.
+    if (double pred = 0; predict_offset(s.local, &pred))
+      innov_.add(static_cast<double>(s.offset_ns) - pred, std::nan(""));
     pts_.push_back({s.local.ns, s.offset_ns, s.delay_ns, 1.0});
     const int64_t span_ns = static_cast<int64_t>(2 * p_.freq_time_constant_s * 1e9);
     while (pts_.size() > 2 &&
@@ -113,6 +118,7 @@ class PllServo final : public Servo {
   PllParams p_;
   std::deque<Point> pts_;
   Fit fit_;
+  InnovationWindow innov_;
 };
 
 }  // namespace

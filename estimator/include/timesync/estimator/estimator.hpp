@@ -79,6 +79,7 @@ class Estimator {
   // The master changed its timeline: forget everything; the next sample steps.
   void reset();
   const char* servo_name() const { return servo_->name(); }
+  InnovationStats innovations() const { return servo_->innovations(); }
 
  private:
   EstimatorParams p_;

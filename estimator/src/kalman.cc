@@ -1,0 +1,149 @@
+// Kalman servo: state x = (offset ns, frequency ppb), offset = master minus
+// local at the state's local time, frequency = d(offset)/dt (ppb = ns/s; > 0:
+// the local clock runs slow of the master, the sign the Line uses).
+//
+// Model between two samples dt seconds apart (the two-state clock model):
+//   x' = F x + w,  F = [1 dt; 0 1],
+//   Q  = [q1 dt + q2 dt^3/3   q2 dt^2/2]
+//        [q2 dt^2/2           q2 dt    ]
+// q1 = phase_noise^2 (white FM), q2 = freq_wander^2 (random-walk FM).
+// Measurement z = offset of the sample, H = [1 0], R from the sample's delay.
+//
+// A frequency step (a thermal transient, or a crystal the model says cannot
+// move that fast) shows as innovations many sigmas out. After two such in a
+// row the covariance is widened by what they imply, so the filter re-learns
+// instead of trusting a stale frequency for minutes: the fading-memory answer
+// to a manoeuvre. A single outlier (the sample filter lets a few through)
+// does not trigger it.
+#include <algorithm>
+#include <cmath>
+
+#include "timesync/estimator/servo.hpp"
+
+namespace timesync::estimator {
+
+namespace {
+
+// Prior frequency uncertainty: crystals are specified within +/-100 ppm.
+constexpr double kInitialFreqSigmaPpb = 100e3;
+// An innovation beyond this many sigmas counts towards a manoeuvre.
+constexpr double kManoeuvreSigmas = 5;
+constexpr int kManoeuvreRun = 2;
+// Below this many samples the frequency's sigma is the prior's, not the data's.
+constexpr int kMinSamplesForSigma = 3;
+
+class KalmanServo final : public Servo {
+ public:
+  explicit KalmanServo(const KalmanParams& p) : p_(p), innov_(p.innovation_window) {}
+  const char* name() const override { return "kalman"; }
+
+  void reset() override {
+    n_ = 0;
+    run_ = 0;
+    innov_.clear();
+  }
+
+  InnovationStats innovations() const override { return innov_.stats(); }
+
+  ServoDecision update(const Sample& s, double phase_error_ns) override {
+    const double r = measurement_variance(s);
+    if (n_ == 0) {
+      // Offsets can be seconds or hours; keep the state near zero so the
+      // doubles keep their nanoseconds.
+      origin_ns_ = s.offset_ns;
+      t_ns_ = s.local.ns;
+      x0_ = 0;
+      x1_ = 0;
+      p00_ = r;
+      p01_ = 0;
+      p11_ = kInitialFreqSigmaPpb * kInitialFreqSigmaPpb;
+      n_ = 1;
+      return decide(s, phase_error_ns);
+    }
+    const double dt = std::max(0.0, static_cast<double>(s.local.ns - t_ns_) / 1e9);
+    predict(dt);
+    t_ns_ = s.local.ns;
+
+    const double z = static_cast<double>(s.offset_ns - origin_ns_);
+    double y = z - x0_;
+    double sv = p00_ + r;
+    const double nu = y / std::sqrt(sv);
+    run_ = std::fabs(nu) > kManoeuvreSigmas ? run_ + 1 : 0;
+    innov_.add(y, nu);
+    if (run_ >= kManoeuvreRun && dt > 0) {
+      // Widen by what the innovation says: its size as a phase error, and as
+      // a frequency error accumulated over the last interval.
+      p00_ += y * y;
+      p11_ += (y / dt) * (y / dt);
+      sv = p00_ + r;
+      run_ = 0;
+    }
+    const double k0 = p00_ / sv, k1 = p01_ / sv;
+    x0_ += k0 * y;
+    x1_ += k1 * y;
+    const double p00 = (1 - k0) * p00_, p01 = (1 - k0) * p01_, p11 = p11_ - k1 * p01_;
+    p00_ = p00;
+    p01_ = p01;
+    p11_ = std::max(p11, 0.0);
+    ++n_;
+    return decide(s, phase_error_ns);
+  }
+
+  bool predict_offset(LocalTime t, double* offset_ns) const override {
+    if (n_ < kMinSamplesForSigma) return false;
+    *offset_ns = static_cast<double>(origin_ns_) + x0_ +
+                 x1_ * static_cast<double>(t.ns - t_ns_) / 1e9;
+    return true;
+  }
+
+ private:
+  double measurement_variance(const Sample& s) const {
+    // weight = (min delay / delay)^2, so the excess delay follows from it.
+    const double delay = static_cast<double>(std::max<int64_t>(s.delay_ns, 0));
+    const double excess = delay * (1 - std::sqrt(std::clamp(s.weight, 0.0, 1.0)));
+    const double floor = p_.measurement_floor_ns;
+    return floor * floor + (excess / 2) * (excess / 2) + 1;
+  }
+
+  void predict(double dt) {
+    const double q1 = p_.phase_noise_ns_per_sqrt_s * p_.phase_noise_ns_per_sqrt_s;
+    const double q2 = p_.freq_wander_ppb_per_sqrt_s * p_.freq_wander_ppb_per_sqrt_s;
+    x0_ += x1_ * dt;
+    // P' = F P F^T + Q
+    const double p00 = p00_ + 2 * dt * p01_ + dt * dt * p11_ + q1 * dt + q2 * dt * dt * dt / 3;
+    const double p01 = p01_ + dt * p11_ + q2 * dt * dt / 2;
+    const double p11 = p11_ + q2 * dt;
+    p00_ = p00;
+    p01_ = p01;
+    p11_ = p11;
+  }
+
+  ServoDecision decide(const Sample& s, double phase_error_ns) const {
+    ServoDecision d;
+    d.freq_est_ppb = x1_;
+    d.freq_sigma_ppb = n_ >= kMinSamplesForSigma ? std::sqrt(p11_) : -1;
+    // The line's offset at the sample is (sample offset - phase error); the
+    // filter's offset there is origin + x0. Slew their difference away.
+    const double line_offset = static_cast<double>(s.offset_ns) - phase_error_ns;
+    const double filtered_error = static_cast<double>(origin_ns_) + x0_ - line_offset;
+    d.slew_ppb = filtered_error / p_.phase_time_constant_s;
+    return d;
+  }
+
+  KalmanParams p_;
+  InnovationWindow innov_;
+  int n_ = 0;         // samples since reset
+  int run_ = 0;       // consecutive innovations beyond kManoeuvreSigmas
+  int64_t origin_ns_ = 0;
+  int64_t t_ns_ = 0;  // local time of the state
+  double x0_ = 0, x1_ = 0;
+  double p00_ = 0, p01_ = 0, p11_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Servo> make_kalman_servo(const KalmanParams& p) {
+  return std::make_unique<KalmanServo>(p);
+}
+
+}  // namespace timesync::estimator
