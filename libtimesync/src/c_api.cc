@@ -2,6 +2,7 @@
 #include <new>
 
 #include "timesync/clock.hpp"
+#include "timesync/sleep.hpp"
 #include "timesync/timesync.h"
 
 struct ts_context {
@@ -9,8 +10,41 @@ struct ts_context {
   timesync::Clock clock;
 };
 
+struct ts_timer {
+  explicit ts_timer(timesync::PeriodicTimer t) : timer(t) {}
+  timesync::PeriodicTimer timer;
+};
+
 namespace {
 ts_error to_c(timesync::Error e) { return static_cast<ts_error>(e); }
+
+// NULL means the defaults; unknown policies and nonzero reserved fields are
+// refused so that later versions can give them a meaning.
+bool from_c(const ts_sleep_options* in, timesync::SleepOptions* out) {
+  *out = timesync::SleepOptions{};
+  if (in == nullptr) return true;
+  if (in->on_epoch_change != TS_EPOCH_FAIL && in->on_epoch_change != TS_EPOCH_FOLLOW) return false;
+  if (in->reserved0 != 0) return false;
+  for (const uint64_t r : in->reserved) {
+    if (r != 0) return false;
+  }
+  out->chunk_ns = in->chunk_ns;
+  out->final_ns = in->final_ns;
+  out->spin_ns = in->spin_ns;
+  out->max_error_ns = in->max_error_ns;
+  out->on_epoch_change = in->on_epoch_change == TS_EPOCH_FOLLOW ? timesync::EpochPolicy::kFollow
+                                                                : timesync::EpochPolicy::kFail;
+  out->stop_flag_c = in->stop_flag;
+  return true;
+}
+
+void to_c(const timesync::WakeReport& w, ts_wake* out) {
+  out->target_ns = w.target.ns;
+  out->woke_ns = w.woke.ns;
+  out->bound_ns = w.bound_ns;
+  out->local_ns = w.woke_local.ns;
+  out->epoch = w.epoch;
+}
 }  // namespace
 
 extern "C" {
@@ -51,6 +85,52 @@ int ts_is_synchronized(const ts_context* ctx) {
   return ctx != nullptr && ctx->clock.is_synchronized() ? 1 : 0;
 }
 
+void ts_sleep_options_init(ts_sleep_options* opts) {
+  if (opts == nullptr) return;
+  const timesync::SleepOptions d;
+  *opts = ts_sleep_options{};
+  opts->chunk_ns = d.chunk_ns;
+  opts->final_ns = d.final_ns;
+  opts->spin_ns = d.spin_ns;
+  opts->max_error_ns = d.max_error_ns;
+  opts->on_epoch_change = TS_EPOCH_FAIL;
+}
+
+ts_error ts_sleep_until(const ts_context* ctx, int64_t target_ns, const ts_sleep_options* opts,
+                        ts_wake* out) {
+  timesync::SleepOptions o;
+  if (ctx == nullptr || !from_c(opts, &o)) return TS_E_INVALID_ARGUMENT;
+  const auto r = timesync::sleep_until(ctx->clock, timesync::SyncTime{target_ns}, o);
+  if (!r.ok()) return to_c(r.error());
+  if (out != nullptr) to_c(r.value(), out);
+  return TS_OK;
+}
+
+ts_error ts_timer_create(const ts_context* ctx, int64_t period_ns, int64_t offset_ns,
+                         const ts_sleep_options* opts, ts_timer** out) {
+  if (out == nullptr) return TS_E_INVALID_ARGUMENT;
+  *out = nullptr;
+  timesync::SleepOptions o;
+  if (ctx == nullptr || period_ns <= 0 || !from_c(opts, &o)) return TS_E_INVALID_ARGUMENT;
+  auto* t = new (std::nothrow) ts_timer(timesync::PeriodicTimer(ctx->clock, period_ns, offset_ns, o));
+  if (t == nullptr) return TS_E_NO_MEMORY;
+  *out = t;
+  return TS_OK;
+}
+
+ts_error ts_timer_wait_next(ts_timer* timer, ts_tick* out) {
+  if (timer == nullptr || out == nullptr) return TS_E_INVALID_ARGUMENT;
+  const auto r = timer->timer.wait_next();
+  if (!r.ok()) return to_c(r.error());
+  out->index = r->index;
+  out->boundary_ns = r->boundary.ns;
+  out->missed = r->missed;
+  to_c(r->wake, &out->wake);
+  return TS_OK;
+}
+
+void ts_timer_destroy(ts_timer* timer) { delete timer; }
+
 const char* ts_strerror(ts_error err) {
   switch (err) {
     case TS_OK: return "success";
@@ -71,6 +151,8 @@ const char* ts_strerror(ts_error err) {
     case TS_E_CLOCK: return "cannot read CLOCK_MONOTONIC_RAW";
     case TS_E_WRITER_EXISTS: return "timesync segment already has a writer";
     case TS_E_NO_MEMORY: return "out of memory";
+    case TS_E_EPOCH_CHANGED: return "the synchronized timeline stepped (new epoch) while waiting";
+    case TS_E_INTERRUPTED: return "wait interrupted (signal or stop flag)";
   }
   return "unknown timesync error";
 }

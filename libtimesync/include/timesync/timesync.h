@@ -43,7 +43,9 @@ typedef enum ts_error {
   TS_E_BOUND_EXCEEDED = 14,  /* error bound above the configured maximum */
   TS_E_CLOCK = 15,           /* clock_gettime failed */
   TS_E_WRITER_EXISTS = 16,   /* another writer owns the segment (writer side) */
-  TS_E_NO_MEMORY = 17
+  TS_E_NO_MEMORY = 17,
+  TS_E_EPOCH_CHANGED = 18,   /* the timeline stepped while waiting (ts_sleep_until) */
+  TS_E_INTERRUPTED = 19      /* a signal handler ran or the stop flag was set */
 } ts_error;
 
 typedef enum ts_status {
@@ -81,6 +83,69 @@ int ts_is_synchronized(const ts_context* ctx);
 
 /* Static, human-readable description of an error code. */
 const char* ts_strerror(ts_error err);
+
+/* ---- Waiting for a synchronized instant (see timesync/sleep.hpp) ----------
+ * The kernel sleeps on CLOCK_MONOTONIC; the target is re-evaluated against the
+ * latest published transform after every sleep, so a transform change made
+ * while sleeping moves the wake-up with it. Out of sync, a stale or corrupt
+ * segment, a timeline step (with TS_EPOCH_FAIL), a signal handler (EINTR) or
+ * the stop flag end the wait with an error instead of a wake-up at a wrong
+ * time. No locks against the agent, no RPC. */
+
+typedef enum ts_epoch_policy {
+  TS_EPOCH_FAIL = 0,   /* timeline stepped while waiting: TS_E_EPOCH_CHANGED */
+  TS_EPOCH_FOLLOW = 1  /* keep the same numeric target on the new timeline */
+} ts_epoch_policy;
+
+typedef struct ts_sleep_options {
+  int64_t chunk_ns;      /* longest sleep between two looks at the transform */
+  int64_t final_ns;      /* below this much left, sleep straight to the spin */
+  int64_t spin_ns;       /* busy-wait the last spin_ns before the instant (0: none) */
+  uint64_t max_error_ns; /* refuse when the bound exceeds it (0: the segment's limit) */
+  ts_epoch_policy on_epoch_change;
+  uint32_t reserved0;    /* 0 */
+  /* Read (atomically) after every sleep; nonzero ends the wait with
+   * TS_E_INTERRUPTED. NULL: none. */
+  const int* stop_flag;
+  uint64_t reserved[4];  /* 0: room for later options */
+} ts_sleep_options;
+
+/* Fills *opts with the defaults (chunk 100 ms, final 2 ms, spin 50 us). */
+void ts_sleep_options_init(ts_sleep_options* opts);
+
+typedef struct ts_wake {
+  int64_t target_ns;  /* the instant asked for */
+  int64_t woke_ns;    /* synchronized time read right after waking (>= target_ns) */
+  uint64_t bound_ns;  /* its error bound */
+  int64_t local_ns;   /* the CLOCK_MONOTONIC_RAW reading it came from */
+  uint64_t epoch;
+} ts_wake;
+
+/* Sleeps until the synchronized clock reads target_ns. opts NULL: defaults.
+ * out (may be NULL) is filled on TS_OK only. A target in the past returns at
+ * once. Reentrant: any number of threads may sleep on one context. */
+ts_error ts_sleep_until(const ts_context* ctx, int64_t target_ns, const ts_sleep_options* opts,
+                        ts_wake* out);
+
+/* A timer firing at every k * period_ns + offset_ns of synchronized time. It
+ * waits only for boundaries still ahead: boundaries that went by while the
+ * caller was busy (or out of sync) are counted in ts_tick.missed, never fired
+ * late in a burst. One thread at a time per timer; ctx must outlive it. */
+typedef struct ts_timer ts_timer;
+
+typedef struct ts_tick {
+  int64_t index;       /* boundary_ns = index * period_ns + offset_ns */
+  int64_t boundary_ns;
+  uint64_t missed;     /* boundaries skipped since the previous tick */
+  ts_wake wake;
+} ts_tick;
+
+/* period_ns > 0; offset_ns is reduced modulo period_ns. opts NULL: defaults. */
+ts_error ts_timer_create(const ts_context* ctx, int64_t period_ns, int64_t offset_ns,
+                         const ts_sleep_options* opts, ts_timer** out);
+/* Waits for the next boundary; out filled on TS_OK. */
+ts_error ts_timer_wait_next(ts_timer* timer, ts_tick* out);
+void ts_timer_destroy(ts_timer* timer);
 
 #ifdef __cplusplus
 }

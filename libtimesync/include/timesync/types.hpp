@@ -48,6 +48,8 @@ enum class Error : int {
   kClock = TS_E_CLOCK,
   kWriterExists = TS_E_WRITER_EXISTS,
   kNoMemory = TS_E_NO_MEMORY,
+  kEpochChanged = TS_E_EPOCH_CHANGED,
+  kInterrupted = TS_E_INTERRUPTED,
 };
 
 inline const char* to_string(Error e) { return ts_strerror(static_cast<ts_error>(e)); }
