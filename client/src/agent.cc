@@ -75,10 +75,20 @@ estimator::EstimatorParams estimator_params(const config::ClientConfig& c) {
 }
 
 static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& c) {
+  if (c.servo.type == config::ServoType::kKalman) {
+    estimator::KalmanParams p;
+    p.phase_time_constant_s = c.servo.phase_time_constant_s;
+    p.phase_noise_ns_per_sqrt_s = c.servo.kalman.phase_noise_ns_per_sqrt_s;
+    p.freq_wander_ppb_per_sqrt_s = c.servo.kalman.freq_wander_ppb_per_sqrt_s;
+    p.measurement_floor_ns = c.servo.kalman.measurement_floor_ns;
+    p.innovation_window = c.servo.innovation_window;
+    return estimator::make_kalman_servo(p);
+  }
   estimator::PllParams p;
   p.phase_time_constant_s = c.servo.phase_time_constant_s;
   p.freq_time_constant_s = c.servo.freq_time_constant_s;
-  return estimator::make_pll_servo(p);  // ServoType::kPll is the only type so far
+  p.innovation_window = c.servo.innovation_window;
+  return estimator::make_pll_servo(p);
 }
 
 Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
@@ -381,6 +391,11 @@ void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, in
   st.set_since_last_answer_s(since_answer_s(now_local));
   st.set_time_to_sync_s(time_to_sync_s_);
   st.set_servo(est_.servo_name());
+  const estimator::InnovationStats innov = est_.innovations();
+  st.set_innovation_count(static_cast<uint32_t>(innov.count));
+  st.set_innovation_mean_ns(innov.mean_ns);
+  st.set_innovation_std_ns(innov.std_ns);
+  st.set_innovation_normalized_std(innov.normalized_std);
   st.set_local_clock(local_.describe());
   st.set_segment(writer_.path());
   st.set_local_rate_ppm(local_.rate_vs_host_ppb(local_.to_host_raw_ns(now_local)) / 1e3);

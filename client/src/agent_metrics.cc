@@ -50,7 +50,15 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
       answer_age_(gauge(r, "timesync_agent_last_answer_age_seconds",
                         "Seconds since the master last answered.")),
       poll_(gauge(r, "timesync_agent_poll_interval_seconds",
-                  "Current interval between polls of the master.")) {
+                  "Current interval between polls of the master.")),
+      innov_mean_(gauge(r, "timesync_agent_innovation_mean_seconds",
+                        "Mean of the recent innovations: sample offset minus the servo's "
+                        "prediction (near 0 when the servo is unbiased).")),
+      innov_std_(gauge(r, "timesync_agent_innovation_stddev_seconds",
+                       "Standard deviation of the recent innovations.")),
+      innov_normalized_(gauge(r, "timesync_agent_innovation_normalized_stddev",
+                              "Kalman servo: RMS of innovation / predicted sigma, near 1 when "
+                              "its noise model fits the link; -1 for the PLL.")) {
   gauge(r, "timesync_agent_max_error_seconds",
         "alarm.max_error_us: a bound above it raises the out-of-sync alarm.")
       .Set(max_error_s);
@@ -115,6 +123,9 @@ void AgentMetrics::update(const v1::AgentStatus& st) {
   for (int i = 0; i < 2; ++i) alarm_active_[i]->Set(i == active ? 1 : 0);
   answer_age_.Set(st.since_last_answer_s());
   poll_.Set(st.poll_interval_s());
+  innov_mean_.Set(st.innovation_mean_ns() / 1e9);
+  innov_std_.Set(st.innovation_std_ns() / 1e9);
+  innov_normalized_.Set(st.innovation_normalized_std());
 }
 
 }  // namespace timesync::agent

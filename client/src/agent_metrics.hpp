@@ -15,6 +15,8 @@
 //   timesync_agent_alarm_active{reason}  1 while that alarm is raised
 //   timesync_agent_alarms_raised_total{reason}
 //   timesync_agent_last_answer_age_seconds, timesync_agent_poll_interval_seconds
+//   timesync_agent_innovation_mean_seconds, timesync_agent_innovation_stddev_seconds,
+//   timesync_agent_innovation_normalized_stddev  (servo self-check, see servo.hpp)
 //   timesync_agent_info{agent_id,master,servo}
 //
 // Thread safety: called from the agent's loop only; scrapes read concurrently
@@ -57,6 +59,9 @@ class AgentMetrics {
   prometheus::Counter* alarms_raised_[2];
   prometheus::Gauge& answer_age_;
   prometheus::Gauge& poll_;
+  prometheus::Gauge& innov_mean_;
+  prometheus::Gauge& innov_std_;
+  prometheus::Gauge& innov_normalized_;
   uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0;
 };
 

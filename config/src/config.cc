@@ -123,7 +123,7 @@ Key<Cfg> required(Key<Cfg> k) {
 constexpr std::array<std::string_view, 2> kRoles{"master", "client"};
 constexpr std::array<std::string_view, 4> kLogLevels{"debug", "info", "warning", "error"};
 constexpr std::array<std::string_view, 2> kTimebases{"monotonic", "realtime"};
-constexpr std::array<std::string_view, 1> kServoTypes{"pll"};
+constexpr std::array<std::string_view, 2> kServoTypes{"pll", "kalman"};
 
 // ---- Text rules.
 
@@ -683,9 +683,10 @@ const Schema<ClientConfig>& client_schema() {
           key<Cfg>(TS_FIELD(filter.max_delay_dev_ratio), Real{10.0, 1.0, 1000},
                    "Reject a sample whose offset deviates from the prediction by more than "
                    "this ratio x its excess delay (chrony's maxdelaydevratio)."),
-          key<Cfg>(TS_FIELD(servo.type), Choice{kServoTypes, "pll"}, "Clock servo algorithm."),
+          key<Cfg>(TS_FIELD(servo.type), Choice{kServoTypes, "pll"},
+                   "Clock servo: pll (two-stage loop) or kalman (offset and frequency filter)."),
           key<Cfg>(TS_FIELD(servo.phase_time_constant_s), Duration{2.0, 0.05, 1000},
-                   "Fast loop: a phase error is slewed away over about this long."),
+                   "Both servos: a phase error is slewed away over about this long."),
           key<Cfg>(TS_FIELD(servo.freq_time_constant_s), Duration{32.0, 0.5, 100000},
                    "Slow loop: the frequency is estimated over about this much history."),
           key<Cfg>(TS_FIELD(servo.step_threshold_ms), Real{1.0, 0.0, 1e6},
@@ -695,6 +696,17 @@ const Schema<ClientConfig>& client_schema() {
                    "Largest rate, ppm, at which a phase error is slewed away."),
           key<Cfg>(TS_FIELD(servo.max_freq_ppm), Real{1000, 1, 10000},
                    "Largest frequency correction, ppm."),
+          key<Cfg>(TS_FIELD(servo.innovation_window), Int{64, 2, 100000},
+                   "Samples over which the innovation statistics (sample minus the servo's "
+                   "prediction) are taken."),
+          key<Cfg>(TS_FIELD(servo.kalman.phase_noise_ns_per_sqrt_s), Real{20, 0, 1e9},
+                   "Kalman: white frequency noise of the local oscillator, as the phase it "
+                   "random-walks in 1 s, ns."),
+          key<Cfg>(TS_FIELD(servo.kalman.freq_wander_ppb_per_sqrt_s), Real{2, 0, 1e9},
+                   "Kalman: random-walk frequency noise (crystal wander), ppb after 1 s."),
+          key<Cfg>(TS_FIELD(servo.kalman.measurement_floor_ns), Real{2000, 1, 1e9},
+                   "Kalman: noise of a sample at the smallest delay, ns; a slower exchange "
+                   "adds half its excess delay."),
           key<Cfg>(TS_FIELD(bound.min_freq_uncertainty_ppb), Real{10, 0, 1e6},
                    "Floor on the frequency uncertainty the error bound grows with, ppb."),
           key<Cfg>(TS_FIELD(bound.holdover_wander_ppb_per_s), Real{1, 0, 1e6},

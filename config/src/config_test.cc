@@ -38,7 +38,9 @@ const std::vector<std::string> kClientKeys = with_common({
     "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
     "poll.burst", "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
-    "servo.max_slew_ppm", "servo.max_freq_ppm", "bound.min_freq_uncertainty_ppb",
+    "servo.max_slew_ppm", "servo.max_freq_ppm", "servo.innovation_window",
+    "servo.kalman.phase_noise_ns_per_sqrt_s", "servo.kalman.freq_wander_ppb_per_sqrt_s",
+    "servo.kalman.measurement_floor_ns", "bound.min_freq_uncertainty_ppb",
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
     "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns",
     "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name"});
@@ -47,22 +49,28 @@ const std::vector<std::string> kClientKeys = with_common({
 constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
 constexpr const char* kMasterBase = "role: master\n";
 
-// YAML for dotted keys, in order; a new section header whenever the section
-// changes. So the first key lands on the line after the base (plus one if nested).
+// YAML for dotted keys, in order; new section headers whenever the sections
+// change. So the first key lands on the line after the base, plus one per
+// level of nesting.
 std::string yaml(const std::vector<std::pair<std::string, std::string>>& kv) {
-  std::string out, section;
+  std::string out;
+  std::vector<std::string> open;  // the sections the last key was in
   for (const auto& [key, value] : kv) {
-    size_t dot = key.find('.');
-    if (dot == std::string::npos) {
-      section.clear();
-      out += key + ": " + value + "\n";
-      continue;
+    std::vector<std::string> parts;
+    for (size_t from = 0;;) {
+      size_t dot = key.find('.', from);
+      parts.push_back(key.substr(from, dot - from));
+      if (dot == std::string::npos) break;
+      from = dot + 1;
     }
-    if (key.substr(0, dot) != section) {
-      section = key.substr(0, dot);
-      out += section + ":\n";
+    size_t same = 0;
+    while (same < open.size() && same + 1 < parts.size() && open[same] == parts[same]) ++same;
+    open.resize(same);
+    for (size_t i = same; i + 1 < parts.size(); ++i) {
+      out += std::string(2 * i, ' ') + parts[i] + ":\n";
+      open.push_back(parts[i]);
     }
-    out += "  " + key.substr(dot + 1) + ": " + value + "\n";
+    out += std::string(2 * (parts.size() - 1), ' ') + parts.back() + ": " + value + "\n";
   }
   return out;
 }
@@ -126,7 +134,7 @@ TEST(ConfigDefaults, MatchTheSpecification) {
   EXPECT_EQ(c.segment, "/dev/shm/timesync");
   EXPECT_EQ(c.poll, (ClientConfig::Poll{0.125, 4, 0.5, 3}));
   EXPECT_EQ(c.filter, (ClientConfig::Filter{32, 3.0, 10.0}));
-  EXPECT_EQ(c.servo, (ClientConfig::Servo{ServoType::kPll, 2.0, 32.0, 1.0, 500, 1000}));
+  EXPECT_EQ(c.servo, (ClientConfig::Servo{ServoType::kPll, 2.0, 32.0, 1.0, 500, 1000, {}, 64}));
   EXPECT_EQ(c.bound, (ClientConfig::Bound{10, 1}));
   EXPECT_EQ(c.alarm, (ClientConfig::Alarm{1000, 0.8, 5, 10}));
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
@@ -162,7 +170,7 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   e.segment = "/run/timesync/seg";
   e.poll = {0.25, 8, 0.75, 5};
   e.filter = {64, 2.5, 7};
-  e.servo = {ServoType::kPll, 3, 48, 0.5, 250, 750};
+  e.servo = {ServoType::kPll, 3, 48, 0.5, 250, 750, {}, 64};
   e.bound = {20, 2.5};
   e.alarm = {50, 0.5, 7, 20};
   e.log_level = LogLevel::kDebug;
@@ -202,6 +210,7 @@ TEST_F(ConfigTest, EnumNamesRoundTrip) {
     EXPECT_EQ(to_string(r.value->timebase), name);
   }
   EXPECT_EQ(to_string(ServoType::kPll), "pll");
+  EXPECT_EQ(to_string(ServoType::kKalman), "kalman");
 }
 
 TEST_F(ConfigTest, IntegerWrittenWithExponentIsAccepted) {
@@ -231,7 +240,7 @@ class RangeTest : public ConfigTest {
   void check(const Edge& e, bool is_master) {
     const std::string base = is_master ? kMasterBase : kClientBase;
     const int base_lines = is_master ? 1 : 2;
-    const int line = base_lines + 1 + (e.key.find('.') != std::string::npos ? 1 : 0);
+    const int line = base_lines + 1 + static_cast<int>(std::count(e.key.begin(), e.key.end(), '.'));
     auto text = [&](const std::string& v) {
       std::vector<std::pair<std::string, std::string>> kv = {{e.key, v}};
       kv.insert(kv.end(), e.also.begin(), e.also.end());
@@ -262,6 +271,10 @@ TEST_F(RangeTest, ClientEdges) {
       {"servo.step_threshold_ms", "0", "-0.001", "1e6", "1000001", "[0, 1e6]", {}},
       {"servo.max_slew_ppm", "1", "0.9", "10000", "10001", "[1, 10000]", {}},
       {"servo.max_freq_ppm", "1", "0", "10000", "10000.01", "[1, 10000]", {}},
+      {"servo.innovation_window", "2", "1", "100000", "100001", "[2, 100000]", {}},
+      {"servo.kalman.phase_noise_ns_per_sqrt_s", "0", "-1", "1e9", "2e9", "[0, 1e9]", {}},
+      {"servo.kalman.freq_wander_ppb_per_sqrt_s", "0", "-0.5", "1e9", "1.1e9", "[0, 1e9]", {}},
+      {"servo.kalman.measurement_floor_ns", "1", "0.5", "1e9", "1e10", "[1, 1e9]", {}},
       {"bound.min_freq_uncertainty_ppb", "0", "-1", "1e6", "1.1e6", "[0, 1e6]", {}},
       {"bound.holdover_wander_ppb_per_s", "0", "-0.1", "1000000", "2e6", "[0, 1e6]", {}},
       {"alarm.max_error_us", "0.001", "0", "1e9", "1.5e9", "[0.001, 1e9]", {}},
@@ -357,8 +370,10 @@ TEST_F(ConfigTest, WrongTypes) {
             at(2, "key 'master': expected a string, got a map"));
   EXPECT_EQ(client_error(b + "log_level: verbose\n"),
             at(3, "key 'log_level': expected one of debug, info, warning, error, got 'verbose'"));
-  EXPECT_EQ(client_error(b + "servo:\n  type: kalman\n"),
-            at(4, "key 'servo.type': expected one of pll, got 'kalman'"));
+  EXPECT_EQ(client_error(b + "servo:\n  type: lqr\n"),
+            at(4, "key 'servo.type': expected one of pll, kalman, got 'lqr'"));
+  EXPECT_EQ(client_error(b + "servo:\n  kalman:\n    floor_ns: 5\n"),
+            at(5, "unknown key 'servo.kalman.floor_ns'"));
   EXPECT_EQ(client_error(b + "poll: 5\n"), at(3, "key 'poll': expected a map of keys, got '5'"));
   EXPECT_EQ(master_error(std::string(kMasterBase) + "worker_threads: two\n"),
             at(2, "key 'worker_threads': expected an integer, got 'two'"));
@@ -478,11 +493,14 @@ TEST_F(ConfigTest, MissingFile) {
 // "  b:" after it.
 bool has_key(const std::string& text, const std::string& key) {
   const std::string all = "\n" + text;
-  size_t dot = key.find('.');
-  if (dot == std::string::npos) return all.find("\n" + key + ":") != std::string::npos;
-  size_t section = all.find("\n" + key.substr(0, dot) + ":\n");
-  return section != std::string::npos &&
-         all.find("\n  " + key.substr(dot + 1) + ":", section) != std::string::npos;
+  size_t at = 0, from = 0;
+  for (std::string indent;; indent += "  ") {
+    size_t dot = key.find('.', from);
+    at = all.find("\n" + indent + key.substr(from, dot - from) + ":", at);
+    if (at == std::string::npos) return false;
+    if (dot == std::string::npos) return true;
+    from = dot + 1;
+  }
 }
 
 TEST(ConfigExamples, MasterExampleLoadsWithEveryKeyAtItsDefault) {

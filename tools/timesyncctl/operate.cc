@@ -94,6 +94,11 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .num("time_to_sync_s", s.time_to_sync_s() >= 0 ? s.time_to_sync_s() : NAN)
       .raw("alarm", alarm.text())
       .str("servo", s.servo())
+      .uinteger("innovation_count", s.innovation_count())
+      .num("innovation_mean_ns", s.innovation_mean_ns())
+      .num("innovation_std_ns", s.innovation_std_ns())
+      .num("innovation_normalized_std",
+           s.innovation_normalized_std() >= 0 ? s.innovation_normalized_std() : NAN)
       .str("local_clock", s.local_clock())
       .str("segment", s.segment());
   return o.text();
@@ -137,6 +142,14 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
                           reason_name(s.alarm_reason()), s.alarm_message().c_str(), s.alarms_raised())
                     : fmt("none active; %" PRIu64 " raised since start", s.alarms_raised()));
   row("Servo", s.servo());
+  if (s.innovation_count() > 0) {
+    std::string innov = fmt("mean %+.3f us, std %.3f us over %u samples",
+                            s.innovation_mean_ns() / 1e3, s.innovation_std_ns() / 1e3,
+                            s.innovation_count());
+    if (s.innovation_normalized_std() >= 0)
+      innov += fmt(", normalized %.2f (1 = noise model fits)", s.innovation_normalized_std());
+    row("Innovations", innov);
+  }
   row("Local clock", s.local_clock());
   row("Segment", s.segment());
 }

@@ -34,7 +34,7 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // The master's timeline: CLOCK_MONOTONIC_RAW, or CLOCK_REALTIME (a jump larger than
 // realtime_step_threshold_ms bumps the epoch).
 enum class Timebase { kMonotonic, kRealtime };
-enum class ServoType { kPll };
+enum class ServoType { kPll, kKalman };
 
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Timebase v);
@@ -119,6 +119,14 @@ struct ClientConfig {
     double step_threshold_ms = 1.0;     // first-lock offsets above it are stepped
     double max_slew_ppm = 500;
     double max_freq_ppm = 1000;
+    struct Kalman {
+      double phase_noise_ns_per_sqrt_s = 20;   // white FM of the oscillator model
+      double freq_wander_ppb_per_sqrt_s = 2;   // random-walk FM
+      double measurement_floor_ns = 2000;      // noise of a sample at the minimum delay
+      bool operator==(const Kalman&) const = default;
+    };
+    Kalman kalman;
+    int innovation_window = 64;         // samples in the innovation statistics
     bool operator==(const Servo&) const = default;
   };
   struct Bound {
