@@ -90,6 +90,8 @@ uint64_t count_turns(const std::vector<int64_t>& raw, int64_t period_ns) {
   return turns;
 }
 
+constexpr double kStayFraction = 0.9;
+
 }  // namespace
 
 AbsStats abs_stats(const std::vector<int64_t>& values) {
@@ -146,15 +148,31 @@ PeerSummary summarize_peer(const PeerTrace& trace, int64_t period_ns, int64_t to
     if (d[c]) all.push_back(*d[c]);
   }
   s.slips = count_turns(all, period_ns);
+  if (!all.empty()) {
+    double half = 0;
+    for (size_t i = all.size() / 2; i < all.size(); ++i) half += static_cast<double>(all[i]);
+    s.mean_delta_second_half_ns = half / static_cast<double>(all.size() - all.size() / 2);
+  }
   s.samples = all.size();
   s.abs_all = abs_stats(all);
-  // The first run of settle_cycles consecutive cycles within tolerance; a
-  // cycle that did not hear the peer breaks the run.
+  // The first run of settle_cycles consecutive cycles within tolerance (a
+  // cycle that did not hear the peer breaks it) after which the pair stays
+  // within tolerance: kStayFraction of the heard cycles from its start on.
+  // Without the second condition a pair that passes through zero on its way
+  // to a lock far outside the tolerance would count as converged.
+  std::vector<uint32_t> heard_after(d.size() + 1, 0), within_after(d.size() + 1, 0);
+  for (size_t c = d.size(); c-- > first;) {
+    heard_after[c] = heard_after[c + 1] + (d[c] ? 1 : 0);
+    within_after[c] = within_after[c + 1] + (d[c] && std::llabs(*d[c]) <= tolerance_ns ? 1 : 0);
+  }
+  const unsigned settle = std::max(settle_cycles, 1u);
   unsigned run = 0;
   for (size_t c = first; c < d.size(); ++c) {
     run = d[c] && std::llabs(*d[c]) <= tolerance_ns ? run + 1 : 0;
-    if (run == std::max(settle_cycles, 1u)) {
-      s.cycles_to_converge = c + 1 - run - first;
+    if (run < settle) continue;
+    const size_t start = c + 1 - settle;
+    if (within_after[start] >= kStayFraction * heard_after[start]) {
+      s.cycles_to_converge = start - first;
       break;
     }
   }
@@ -217,8 +235,9 @@ std::string render_text(const Report& r) {
                : std::string("\n");
     out += "  |delta| all cycles:        " + text_abs(p.abs_all) + "\n";
     out += "  |delta| after convergence: " + text_abs(p.abs_converged) + "\n";
-    out += fmt("  delta (peer - this peer), %s: mean %+.1f us\n",
-               p.cycles_to_converge ? "after convergence" : "all cycles", us(p.mean_delta_ns));
+    out += fmt("  delta (peer - this peer), %s: mean %+.1f us; second half of the run: mean %+.1f us\n",
+               p.cycles_to_converge ? "after convergence" : "all cycles", us(p.mean_delta_ns),
+               us(p.mean_delta_second_half_ns));
     uint64_t peak = 1;
     for (uint64_t c : p.hist.counts) peak = std::max(peak, c);
     for (size_t b = 0; b < p.hist.counts.size(); ++b) {
@@ -251,8 +270,9 @@ std::string render_json(const Report& r) {
            ", \"cycles_to_converge\": " +
            (p.cycles_to_converge ? std::to_string(*p.cycles_to_converge) : "null") +
            fmt(", \"slips\": %" PRIu64 ", \"slips_after_converge\": %" PRIu64
-               ", \"locked\": %s, \"mean_delta_ns\": %.1f",
-               p.slips, p.slips_after_converge, p.locked() ? "true" : "false", p.mean_delta_ns) +
+               ", \"locked\": %s, \"mean_delta_ns\": %.1f, \"mean_delta_second_half_ns\": %.1f",
+               p.slips, p.slips_after_converge, p.locked() ? "true" : "false", p.mean_delta_ns,
+               p.mean_delta_second_half_ns) +
            ", \"abs_delta_all\": " + json_abs(p.abs_all) +
            ", \"abs_delta_converged\": " + json_abs(p.abs_converged) +
            fmt(", \"histogram\": {\"lo_ns\": %" PRId64 ", \"bin_ns\": %" PRId64 ", \"counts\": [",

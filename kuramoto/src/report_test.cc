@@ -50,6 +50,8 @@ TEST(Summary, ConvergesAtTheStartOfTheFirstRunWithinTolerance) {
   EXPECT_EQ(s.abs_converged.max_ns, 20);
   EXPECT_EQ(s.abs_all.max_ns, 4'000'000);
   EXPECT_EQ(s.slips, 0u);
+  // Second half of the 10 samples: -800, 100, 20, -5, 7.
+  EXPECT_DOUBLE_EQ(s.mean_delta_second_half_ns, -678.0 / 5);
 }
 
 // delta going round the circle in steps of P/10, as two peers below the
@@ -58,6 +60,21 @@ std::vector<std::optional<int64_t>> ramp(int64_t start_ns, int turns) {
   std::vector<std::optional<int64_t>> d;
   for (int i = 0; i <= turns * 10 + 3; ++i) d.push_back(wrap_ns(start_ns + i * kP / 10, kP));
   return d;
+}
+
+TEST(Summary, PassingThroughZeroOnTheWayElsewhereIsNotConvergence) {
+  // In tolerance for 5 cycles, then settled at 2 ms (a lock just above K_c).
+  std::vector<std::optional<int64_t>> d{-3'000'000, -1'500'000, -900, -300, 200, 700, 950,
+                                        1'500'000};
+  d.resize(60, 2'000'000);
+  PeerSummary s = summarize_peer(trace(d), kP, 1'000, 5);
+  EXPECT_FALSE(s.cycles_to_converge.has_value());
+  EXPECT_EQ(s.slips, 0u);
+  // The same pass followed by staying near zero, with one hiccup in ten: converged.
+  for (size_t i = 7; i < d.size(); ++i) d[i] = i % 10 ? 100 : 3'000'000;
+  s = summarize_peer(trace(d), kP, 1'000, 5);
+  ASSERT_TRUE(s.cycles_to_converge.has_value());
+  EXPECT_EQ(*s.cycles_to_converge, 2u);
 }
 
 TEST(Summary, AGapBreaksTheRunAndFullTurnsAreSlips) {
@@ -88,8 +105,10 @@ TEST(Summary, NoiseAtHalfAPeriodAndSchedulingSpikesAreNotSlips) {
 
 TEST(Summary, ASlipAfterConvergingIsLostLock) {
   // A slow slip below the coupling threshold passes through zero on its way round.
-  std::vector<std::optional<int64_t>> d{3'000'000, 10, 20, 30};
-  for (const auto& v : ramp(40, 1)) d.push_back(v);
+  std::vector<std::optional<int64_t>> d{3'000'000};
+  d.resize(101, 10);
+  for (const auto& v : ramp(10, 1)) d.push_back(v);
+  d.resize(d.size() + 100, 10);
   const PeerSummary s = summarize_peer(trace(d), kP, 1'000, 3);
   ASSERT_TRUE(s.cycles_to_converge.has_value());
   EXPECT_EQ(*s.cycles_to_converge, 1u);

@@ -140,7 +140,12 @@ TEST_P(Threshold, TwoPeersLockAboveKcAndSlipForeverBelow) {
     const double turns = 0.8 * 2 * d * 1e-6 * kCycles;
     EXPECT_GE(static_cast<double>(s.slips), 0.7 * turns) << "K = 0.6 K_c = " << 0.6 * kc;
     EXPECT_LE(static_cast<double>(s.slips), 1.3 * turns + 1);
-    EXPECT_FALSE(s.locked());
+    // Each turn passes through zero, slowly (2 pi * 2d a cycle), so a run can
+    // even end inside the tolerance; but most of the time the pair is apart:
+    // about 8% of the cycles within P/20.
+    uint64_t within = 0;
+    for (const auto& v : logs[0].peers[0].delta_ns) within += v && std::llabs(*v) <= tolerance(hz);
+    EXPECT_LT(static_cast<double>(within), 0.25 * kCycles);
   }
   // Above: locked, at the phase asin(K_c / K) where coupling balances drift.
   {

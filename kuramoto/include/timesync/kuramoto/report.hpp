@@ -7,7 +7,10 @@
 //
 // Convergence: a peer pair has converged at cycle c (counted from the first
 // cycle that heard the peer) when |delta| <= tolerance_ns for settle_cycles
-// cycles in a row starting at c. Statistics "after convergence" use every
+// cycles in a row starting at c, and for at least 90% of the cycles from c to
+// the end of the run (so a scheduling hiccup does not undo it, but passing
+// through zero on the way somewhere else is not convergence). The earliest
+// such c counts. Statistics "after convergence" use every
 // sample after that settle window (c + settle_cycles on), spikes included.
 // A phase slip is a full turn of the pair's phase difference (unwrapped cycle
 // by cycle, counted with a period of hysteresis so noise at +-P/2 is not a
@@ -66,6 +69,9 @@ struct PeerSummary {
   uint64_t slips_after_converge = 0;  // > 0: it lost lock again
   bool locked() const { return cycles_to_converge.has_value() && slips_after_converge == 0; }
   double mean_delta_ns = 0;  // signed, after convergence (all samples if never)
+  // Signed mean over the second half of the samples: where a locked pair sits
+  // (asin(K_c / K) from update.hpp, which near K_c is outside any tolerance).
+  double mean_delta_second_half_ns = 0;
   AbsStats abs_all;          // every sample
   AbsStats abs_converged;    // after the settle window (empty if never converged)
   DeltaHistogram hist;       // signed delta, after convergence (all samples if never)
