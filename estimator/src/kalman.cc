@@ -9,6 +9,11 @@
 // q1 = phase_noise^2 (white FM), q2 = freq_wander^2 (random-walk FM).
 // Measurement z = offset of the sample, H = [1 0], R from the sample's delay.
 //
+// The frequency sigma the error bound grows with is the covariance's, scaled
+// up by the RMS of the normalized innovations when that exceeds 1: a noise
+// model set too optimistic for the link (measurement_floor_ns too small) then
+// costs a wider bound, never a dishonest one.
+//
 // A frequency step (a thermal transient, or a crystal the model says cannot
 // move that fast) shows as innovations many sigmas out. After two such in a
 // row the covariance is widened by what they imply, so the filter re-learns
@@ -121,7 +126,8 @@ class KalmanServo final : public Servo {
   ServoDecision decide(const Sample& s, double phase_error_ns) const {
     ServoDecision d;
     d.freq_est_ppb = x1_;
-    d.freq_sigma_ppb = n_ >= kMinSamplesForSigma ? std::sqrt(p11_) : -1;
+    const double overconfidence = std::max(1.0, innov_.stats().normalized_std);
+    d.freq_sigma_ppb = n_ >= kMinSamplesForSigma ? std::sqrt(p11_) * overconfidence : -1;
     // The line's offset at the sample is (sample offset - phase error); the
     // filter's offset there is origin + x0. Slew their difference away.
     const double line_offset = static_cast<double>(s.offset_ns) - phase_error_ns;

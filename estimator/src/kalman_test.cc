@@ -133,6 +133,9 @@ TEST(Kalman, InnovationsSayWhetherTheNoiseModelFits) {
   const SimRun off = simulate(Truth{20}, overconfident, 200, 0.5, offset_sigma, seed, Noise::kAsymmetry);
   print("model 10x overconfident", off);
   EXPECT_GT(off.innov.normalized_std, 3);
+  // ... and the bound stays honest all the same: the frequency sigma it grows
+  // with is scaled by that overconfidence.
+  EXPECT_EQ(off.bound_violations, 0);
   // The innovations' spread is the data's, whatever the model claims.
   EXPECT_GT(off.innov.std_ns, 0.5 * offset_sigma);
 }
