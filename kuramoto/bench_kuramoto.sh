@@ -92,13 +92,13 @@ def peers(paths):
     return [p | {"_run": r} for path in paths for r in load(path) for p in r["peers"]]
 
 def run_cycles(paths):
-    """Cycles to converge per run: the slower side, None if a side never locked."""
+    """Cycles to converge per run: the slower side, None if a side never converged."""
     by_run = {}
     for path in paths:
         key = path.rsplit(".", 2)[0] if path.endswith((".a.json", ".b.json")) else path
         for r in load(path):
             for p in r["peers"]:
-                c = p["cycles_to_converge"] if p["locked"] else None
+                c = p["cycles_to_converge"]
                 by_run.setdefault(key, []).append(c)
     return [None if None in v else max(v) for v in by_run.values()]
 
@@ -112,7 +112,7 @@ def us(ns):
 def fmt_cycles(cs):
     ok = [c for c in cs if c is not None]
     s = f"{med(ok):g}" if ok else "-"
-    return f"{s} (locked {len(ok)}/{len(cs)}, range {min(ok)}-{max(ok)})" if ok else f"- (locked 0/{len(cs)})"
+    return f"{s} (converged {len(ok)}/{len(cs)}, range {min(ok)}-{max(ok)})" if ok else f"- (converged 0/{len(cs)})"
 
 print("## 1. 100 Hz, K 0.5, peers +25/-25 ppm, start 150 degrees apart\n")
 print(f"Cycles to converge over {repeats} runs of 300 cycles (slower side of each pair): "
@@ -122,7 +122,8 @@ for side in "ab":
     p = r["peers"][0]
     a, c = p["abs_delta_all"], p["abs_delta_converged"]
     print(f"Long run, peer {side} ({r['cycles']} cycles, {r['missed_wakeups']} missed wake-ups): "
-          f"converged after {p['cycles_to_converge']} cycles, slips {p['slips']}, "
+          f"converged after {p['cycles_to_converge']} cycles, phase slips {p['slips']} "
+          f"({p['slips_after_converge']} after converging), "
           f"|delta| after convergence n {c['count']}: mean {us(c['mean_ns'])} us, "
           f"p50 {us(c['p50_ns'])} us, p99 {us(c['p99_ns'])} us, max {us(c['max_ns'])} us; "
           f"signed mean {us(p['mean_delta_ns'])} us\n")
@@ -132,16 +133,17 @@ with open(f"{out}/p1-long.a.txt") as f:
 print("```\n")
 
 print("## 2. Rates (K 0.5, +-25 ppm, about 6 s each; 20 cycles at 1 Hz)\n")
-print("| Hz | cycles | converged after (a/b) | abs delta p50 us | p99 us | max us | missed wake-ups |")
-print("|---|---|---|---|---|---|---|")
+print("abs delta: the worse of the two sides, after convergence.\n")
+print("| Hz | cycles | converged after (a/b) | abs delta p50 us | p99 us | max us | slips (a/b) | missed wake-ups |")
+print("|---|---|---|---|---|---|---|---|")
 for hz in (1, 10, 100, 250, 400, 500):
     rs = [load(f"{out}/p2-{hz}.{s}.json")[0] for s in "ab"]
     ps = [r["peers"][0] for r in rs]
     cv = [p["abs_delta_converged"] for p in ps]
-    conv = "/".join(str(p["cycles_to_converge"]) if p["locked"] else "no" for p in ps)
+    conv = "/".join("no" if p["cycles_to_converge"] is None else str(p["cycles_to_converge"]) for p in ps)
     print(f"| {hz} | {rs[0]['cycles']} | {conv} | {us(max(c['p50_ns'] for c in cv))} | "
           f"{us(max(c['p99_ns'] for c in cv))} | {us(max(c['max_ns'] for c in cv))} | "
-          f"{sum(r['missed_wakeups'] for r in rs)} |")
+          f"{ps[0]['slips']}/{ps[1]['slips']} | {sum(r['missed_wakeups'] for r in rs)} |")
 print()
 
 def g(x, f="{:g}"):

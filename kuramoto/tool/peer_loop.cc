@@ -100,8 +100,7 @@ LoopResult run_peer(gpio::OutputLine& out, const std::vector<std::unique_ptr<gpi
   }
 
   std::vector<std::optional<int64_t>> last(ins.size());
-  uint64_t c = 0;
-  for (; opt.cycles == 0 || c < opt.cycles; ++c) {
+  for (uint64_t c = 0; opt.cycles == 0 || c < opt.cycles; ++c) {
     sleep_until(base, clock.to_base(peer.next_wake_ns()), stop);
     if (stop.load() || watch_failed.load()) break;
     const int64_t emit = clock.to_local(now_ns(base));
@@ -118,7 +117,6 @@ LoopResult run_peer(gpio::OutputLine& out, const std::vector<std::unique_ptr<gpi
     sleep_until(base, clock.to_base(emit + opt.width_ns), stop);
     if (std::string e = out.set(false); !e.empty()) {
       r.error = e;
-      ++c;
       break;
     }
   }

@@ -10,14 +10,15 @@
 // cycles in a row starting at c, and for at least 90% of the cycles from c to
 // the end of the run (so a scheduling hiccup does not undo it, but passing
 // through zero on the way somewhere else is not convergence). The earliest
-// such c counts. Statistics "after convergence" use every
-// sample after that settle window (c + settle_cycles on), spikes included.
-// A phase slip is a full turn of the pair's phase difference (unwrapped cycle
-// by cycle, counted with a period of hysteresis so noise at +-P/2 is not a
-// turn each time): what two peers below the coupling threshold do forever. Such a pair also
-// passes through delta = 0 on every turn, slowly when the drift is small, so
-// coming within tolerance is not enough: the report counts a pair as locked
-// only when it converged and never slipped afterwards.
+// such c counts. Statistics "after convergence" use every sample after that
+// settle window (c + settle_cycles on), spikes included.
+//
+// A phase slip is a full turn of the pair's phase difference, unwrapped cycle
+// by cycle over a circular median of 5 (so a one- or two-cycle spike is not
+// unwrapped the wrong way) and counted with a period of hysteresis (so noise
+// at +-P/2 is not a turn each time). Below the coupling threshold a pair slips
+// forever; above it only a disturbance of more than half a period (a peer
+// waking that late) makes the pair re-lock one cycle off, which is a slip too.
 //
 // Thread safety: values; no shared state.
 #pragma once
@@ -82,7 +83,7 @@ struct Report {
   int64_t tolerance_ns = 0;
   unsigned settle_cycles = 0;
   std::vector<PeerSummary> peers;
-  // Every peer locked; the largest cycles_to_converge over them.
+  // Every peer converged; the largest cycles_to_converge over them.
   std::optional<uint64_t> cycles_to_converge;
 };
 
