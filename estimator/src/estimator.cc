@@ -52,6 +52,20 @@ AddResult Estimator::add(const Exchange& x, LocalTime now) {
     ++est_.rejected;
     return r;
   }
+  accept(&r, now);
+  return r;
+}
+
+AddResult Estimator::add_sample(const Sample& s, LocalTime now) {
+  AddResult r;
+  r.verdict = Verdict::kAccepted;
+  r.sample = s;
+  accept(&r, now);
+  return r;
+}
+
+void Estimator::accept(AddResult* out, LocalTime now) {
+  AddResult& r = *out;
   ++est_.accepted;
   ++since_reset_;
   const Sample& s = r.sample;
@@ -113,7 +127,6 @@ AddResult Estimator::add(const Exchange& x, LocalTime now) {
   est_.phase_error_ns = phase_error;
   est_.last_delay_ns = s.delay_ns;
   if (locked()) ever_locked_ = true;
-  return r;
 }
 
 }  // namespace timesync::estimator

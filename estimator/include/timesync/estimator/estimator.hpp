@@ -70,6 +70,11 @@ class Estimator {
   // Feeds one exchange. `now` is the local time from which a new line takes
   // effect (the time of publication, never earlier than any reader's read).
   AddResult add(const Exchange& x, LocalTime now);
+  // Feeds a sample built elsewhere with its own interval (a calibrated one-way
+  // beacon, see beacon.hpp): the round-trip filter is skipped (its delay is
+  // not a round trip; the caller filtered it), the rest is as for add(). Its
+  // measurement_error_ns() must contain the truth: it enters the bound.
+  AddResult add_sample(const Sample& s, LocalTime now);
   const Estimate& estimate() const { return est_; }
   // Bound growth that stays honest until `horizon` (e.g. void_after): adds the
   // holdover wander accumulated between as_of and horizon.
@@ -82,6 +87,9 @@ class Estimator {
   InnovationStats innovations() const { return servo_->innovations(); }
 
  private:
+  // An accepted sample (r->sample) through the step policy, servo and bound.
+  void accept(AddResult* r, LocalTime now);
+
   EstimatorParams p_;
   std::unique_ptr<Servo> servo_;
   SampleFilter filter_;
