@@ -1,6 +1,7 @@
 #include "agent.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <poll.h>
 #include <time.h>
 
 #include <algorithm>
@@ -74,6 +75,14 @@ estimator::EstimatorParams estimator_params(const config::ClientConfig& c) {
   return p;
 }
 
+static estimator::BeaconParams beacon_params(const config::ClientConfig& c) {
+  estimator::BeaconParams p;
+  p.window = c.beacon.window;
+  p.max_excess_ns = std::llround(c.beacon.max_excess_us * 1e3);
+  p.margin_ns = std::llround(c.beacon.margin_us * 1e3);
+  return p;
+}
+
 static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& c) {
   if (c.servo.type == config::ServoType::kKalman) {
     estimator::KalmanParams p;
@@ -88,6 +97,9 @@ static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& 
   p.phase_time_constant_s = c.servo.phase_time_constant_s;
   p.freq_time_constant_s = c.servo.freq_time_constant_s;
   p.innovation_window = c.servo.innovation_window;
+  // Beacons bring 10-100 samples a second: let the frequency fit still span
+  // its 2 x freq_time_constant_s instead of the last 128 samples.
+  if (c.beacon.enabled) p.max_samples = 8192;
   return estimator::make_pll_servo(p);
 }
 
@@ -105,6 +117,7 @@ Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSo
       channel_(make_channel(cfg, std::move(credentials))),
       stub_(v1::TimeService::NewStub(channel_)),
       est_(estimator_params(cfg), make_servo(cfg)),
+      comb_(beacon_params(cfg)),
       max_error_ns_(static_cast<int64_t>(std::llround(cfg.alarm.max_error_us * 1e3))),
       start_local_(local.now_ns()),
       last_answer_local_(start_local_),
@@ -121,6 +134,18 @@ Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSo
   status_.set_local_clock(local_.describe());
   status_.set_segment(writer_.path());
   status_.set_transport(daemon::describe(cfg_.tls));
+  status_.set_sync_mode(sync_mode());
+  status_.set_beacon_delay_ns(-1);
+}
+
+std::string Agent::sync_mode() const {
+  if (!cfg_.beacon.enabled) return "polling";
+  if (stream_up_) {
+    char text[64];
+    std::snprintf(text, sizeof text, "beacon stream at %g Hz", stream_rate_hz_);
+    return text;
+  }
+  return "beacon (no stream: polling)";
 }
 
 Agent::Answer Agent::exchange() {
@@ -184,36 +209,60 @@ Agent::Answer Agent::exchange_burst() {
   return best;
 }
 
-void Agent::on_answer(const Answer& a) {
-  const v1::GetTimeResponse& r = a.resp;
+void Agent::note_master(const std::string& id, uint64_t epoch, v1::Timebase timebase,
+                        uint64_t instance, double delay_us) {
   const bool known = !master_id_.empty();
-  if (known && (r.master_id() != master_id_ || r.master_epoch() != master_epoch_ ||
-                r.timebase() != master_timebase_)) {
+  if (known && (id != master_id_ || epoch != master_epoch_ || timebase != master_timebase_)) {
     TS_LOG_WARN("master timeline changed ('%s' epoch %016" PRIx64 " -> '%s' epoch %016" PRIx64
                 "): re-locking with a step",
-                master_id_.c_str(), master_epoch_, r.master_id().c_str(), r.master_epoch());
+                master_id_.c_str(), master_epoch_, id.c_str(), epoch);
     est_.reset();
-  } else if (known && r.master_instance() != master_instance_) {
+    comb_.reset();
+  } else if (known && instance != master_instance_) {
     TS_LOG_INFO("master '%s' restarted (instance %016" PRIx64 " -> %016" PRIx64
                 "), same timeline: continuing",
-                r.master_id().c_str(), master_instance_, r.master_instance());
+                id.c_str(), master_instance_, instance);
   }
   if (!known) {
-    TS_LOG_INFO("master '%s' at %s answers: epoch %016" PRIx64 ", delay %.1f us",
-                r.master_id().c_str(), cfg_.master.c_str(), r.master_epoch(),
-                static_cast<double>((a.x.t3.ns - a.x.t0.ns) - (a.x.t2_ns - a.x.t1_ns)) / 1e3);
+    TS_LOG_INFO("master '%s' at %s answers: epoch %016" PRIx64 ", delay %.1f us", id.c_str(),
+                cfg_.master.c_str(), epoch, delay_us);
   }
-  master_id_ = r.master_id();
-  master_epoch_ = r.master_epoch();
-  master_timebase_ = r.timebase();
-  master_instance_ = r.master_instance();
+  master_id_ = id;
+  master_epoch_ = epoch;
+  master_timebase_ = timebase;
+  master_instance_ = instance;
+}
+
+void Agent::note_epoch(int64_t offset_ns) {
+  if (est_.estimate().epoch != est_epoch_seen_) {
+    est_epoch_seen_ = est_.estimate().epoch;
+    ++published_epoch_;
+    TS_LOG_INFO("timeline set: offset %+.9f s from the master (epoch %" PRIu64 ")",
+                static_cast<double>(offset_ns) / 1e9, published_epoch_);
+  }
+}
+
+void Agent::on_answer(const Answer& a) {
+  const v1::GetTimeResponse& r = a.resp;
+  note_master(r.master_id(), r.master_epoch(), r.timebase(), r.master_instance(),
+              static_cast<double>(a.delay_ns()) / 1e3);
 
   // The new line takes effect from now, after every reading made so far.
   const estimator::AddResult res = est_.add(a.x, LocalTime{local_.now_ns()});
   if (res.verdict == estimator::Verdict::kAccepted) {
     ++good_at_poll_;
+    ++two_way_samples_;
     last_offset_ns_ = res.sample.offset_ns;
     const estimator::Estimate& e = est_.estimate();
+    // Beacon mode: every accepted exchange re-measures the beacons' one-way
+    // delay, once the line is locked (before, its slope is too uncertain to
+    // carry the offset to the beacons' times).
+    if (cfg_.beacon.enabled && est_.locked() &&
+        comb_.calibrate(res.sample, estimator::reference_line(e.line, e.freq_est_ppb),
+                        e.growth_ppb)) {
+      TS_LOG_DEBUG("beacon delay calibrated: %" PRId64 " ns +/- %" PRIu64 " ns", comb_.delay_ns(),
+                   comb_.delay_uncertainty_ns());
+    }
     TS_LOG_DEBUG("sample: offset %" PRId64 " ns, delay %" PRId64 " ns, weight %.3f, phase error "
                  "%.0f ns, freq %+.3f ppb (sigma %.3f), slew %+.3f ppb, bound %" PRIu64 " ns",
                  res.sample.offset_ns, res.sample.delay_ns, res.sample.weight, e.phase_error_ns,
@@ -222,12 +271,7 @@ void Agent::on_answer(const Answer& a) {
     TS_LOG_DEBUG("sample rejected (%s): offset %" PRId64 " ns, delay %" PRId64 " ns",
                  estimator::to_string(res.verdict), res.sample.offset_ns, res.sample.delay_ns);
   }
-  if (est_.estimate().epoch != est_epoch_seen_) {
-    est_epoch_seen_ = est_.estimate().epoch;
-    ++published_epoch_;
-    TS_LOG_INFO("timeline set: offset %+.9f s from the master (epoch %" PRIu64 ")",
-                static_cast<double>(res.sample.offset_ns) / 1e9, published_epoch_);
-  }
+  note_epoch(res.sample.offset_ns);
 }
 
 TransformSnapshot Agent::build(int64_t now_local) const {
@@ -402,7 +446,16 @@ void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, in
   st.set_alarms_raised(alarms_raised_);
   st.set_alarm_message(alarm_message_);
   st.set_transport(daemon::describe(cfg_.tls));
-  st.set_last_error(consecutive_failures_ > 0 ? last_error_ : "");
+  st.set_last_error(consecutive_failures_ > 0 ? last_error_
+                    : (cfg_.beacon.enabled && !stream_up_) ? stream_error_ : "");
+  st.set_sync_mode(sync_mode());
+  st.set_beacons_received(beacons_received_);
+  st.set_beacon_delay_ns(comb_.calibrated() ? comb_.delay_ns() : -1);
+  st.set_beacon_delay_uncertainty_ns(comb_.calibrated() ? comb_.delay_uncertainty_ns() : 0);
+  st.set_beacon_samples(beacon_samples_);
+  st.set_beacons_rejected(beacons_rejected_);
+  st.set_two_way_samples(two_way_samples_);
+  st.set_beacon_streams_opened(streams_opened_);
   if (metrics_ != nullptr) metrics_->update(st);
   if (notifier_ != nullptr) notifier_->status(service_status(st));
   {
@@ -418,44 +471,159 @@ v1::AgentStatus Agent::status() const {
 }
 
 void Agent::run(const Waker& stop) {
-  TS_LOG_INFO("agent '%s': master %s, local clock %s, segment %s", id_.c_str(),
-              cfg_.master.c_str(), local_.describe().c_str(), writer_.path().c_str());
+  TS_LOG_INFO("agent '%s': master %s, local clock %s, segment %s, %s", id_.c_str(),
+              cfg_.master.c_str(), local_.describe().c_str(), writer_.path().c_str(),
+              cfg_.beacon.enabled ? "beacon mode" : "polling");
+  if (cfg_.beacon.enabled) {
+    run_beacon(stop);
+  } else {
+    run_polling(stop);
+  }
+}
+
+void Agent::handle_exchange(const Answer& a) {
+  if (a.ok) {
+    if (consecutive_failures_ > 0) {
+      TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
+                  consecutive_failures_);
+    }
+    consecutive_failures_ = 0;
+    last_answer_local_ = a.x.t3.ns;
+    on_answer(a);
+  } else {
+    ++rpc_failures_;
+    if (consecutive_failures_++ == 0) {
+      TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
+                  a.error.c_str());
+    }
+    last_error_ = a.error;
+  }
+}
+
+void Agent::publish_round() {
+  if (est_.locked()) ever_locked_ = true;
+  const int64_t now_local = local_.now_ns();
+  TransformSnapshot snap = build(now_local);
+  const uint64_t bound_now =
+      est_.estimate().valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;
+  const bool was_active = alarm_active_;
+  update_alarm(now_local, bound_now);
+  if (alarm_active_ != was_active) snap = build(now_local);  // status follows the alarm
+  writer_.publish(snap);
+  adapt_poll(bound_now);
+  publish_status(snap, bound_now, now_local);
+}
+
+void Agent::run_polling(const Waker& stop) {
   int64_t next_poll = local_.now_ns();
   while (!stop.signalled()) {
-    const Answer a = exchange_burst();
-    if (a.ok) {
-      if (consecutive_failures_ > 0) {
-        TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
-                    consecutive_failures_);
-      }
-      consecutive_failures_ = 0;
-      last_answer_local_ = a.x.t3.ns;
-      on_answer(a);
-    } else {
-      ++rpc_failures_;
-      if (consecutive_failures_++ == 0) {
-        TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
-                    a.error.c_str());
-      }
-      last_error_ = a.error;
-    }
-    if (est_.locked()) ever_locked_ = true;
-
+    handle_exchange(exchange_burst());
+    publish_round();
     const int64_t now_local = local_.now_ns();
-    TransformSnapshot snap = build(now_local);
-    const uint64_t bound_now =
-        est_.estimate().valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;
-    const bool was_active = alarm_active_;
-    update_alarm(now_local, bound_now);
-    if (alarm_active_ != was_active) snap = build(now_local);  // status follows the alarm
-    writer_.publish(snap);
-    adapt_poll(bound_now);
-    publish_status(snap, bound_now, now_local);
-
     next_poll += static_cast<int64_t>(std::llround(poll_s_ * 1e9));
     if (next_poll < now_local) next_poll = now_local;  // never poll in a burst to catch up
     sleep_until_poll(next_poll, stop);
   }
+}
+
+void Agent::on_stream_event(const BeaconStream::Event& ev) {
+  using Kind = BeaconStream::Event::Kind;
+  if (ev.kind == Kind::kOpened) {
+    stream_up_ = true;
+    ++streams_opened_;
+    last_beacon_seq_ = 0;
+    // A new connection may take another path through the kernel and gRPC:
+    // its delay is measured afresh.
+    comb_.restart_stream();
+    TS_LOG_INFO("beacon stream to %s open", cfg_.master.c_str());
+    return;
+  }
+  if (ev.kind == Kind::kClosed) {
+    if (stream_up_ || stream_error_ != ev.error) {
+      TS_LOG_WARN("beacon stream to %s closed: %s; polling until it reopens", cfg_.master.c_str(),
+                  ev.error.c_str());
+    }
+    stream_up_ = false;
+    stream_error_ = ev.error;
+    return;
+  }
+  const v1::TimeBeacon& b = ev.beacon;
+  ++beacons_received_;
+  stream_rate_hz_ = b.rate_hz();
+  if (b.timebase() == v1::TIMEBASE_UNSPECIFIED) {
+    ++beacons_rejected_;
+    return;
+  }
+  if (last_beacon_seq_ != 0 && b.sequence() != last_beacon_seq_ + 1) {
+    TS_LOG_DEBUG("beacons %" PRIu64 "..%" PRIu64 " skipped by the master", last_beacon_seq_ + 1,
+                 b.sequence() - 1);
+  }
+  last_beacon_seq_ = b.sequence();
+  // The master spoke: as good as an answer for the unreachable alarm.
+  last_answer_local_ = std::max(last_answer_local_, ev.rx_local_ns);
+  note_master(b.master_id(), b.master_epoch(), b.timebase(), b.master_instance(), 0);
+
+  const estimator::Estimate& e = est_.estimate();
+  estimator::Sample s;
+  const estimator::BeaconVerdict v = comb_.add(
+      estimator::Beacon{LocalTime{ev.rx_local_ns}, b.master_send_ns(), b.master_error_ns()},
+      estimator::reference_line(e.line, e.freq_est_ppb), e.growth_ppb, &s);
+  queued_run_ = v == estimator::BeaconVerdict::kQueued ? queued_run_ + 1 : 0;
+  if (v != estimator::BeaconVerdict::kSample || !est_.locked()) {
+    ++beacons_rejected_;
+    return;
+  }
+  est_.add_sample(s, LocalTime{local_.now_ns()});
+  ++beacon_samples_;
+  last_offset_ns_ = s.offset_ns;
+  note_epoch(s.offset_ns);
+}
+
+void Agent::wait_for_event(int64_t deadline_local, int fd, const Waker& stop) {
+  const int64_t every = notifier_ != nullptr ? notifier_->keepalive_every_ns() : 0;
+  if (notifier_ != nullptr) notifier_->keepalive();
+  while (!stop.signalled()) {
+    const int64_t wait_ns = local_.to_host_raw_ns(deadline_local) - host_raw_now_ns();
+    if (wait_ns <= 0) return;
+    const int64_t slice = every > 0 ? std::min(wait_ns, every) : std::min<int64_t>(wait_ns, 1'000'000'000);
+    pollfd fds[2] = {{stop.fd(), POLLIN, 0}, {fd, POLLIN, 0}};
+    const timespec ts{static_cast<time_t>(slice / 1'000'000'000), static_cast<long>(slice % 1'000'000'000)};
+    const int n = ppoll(fds, 2, &ts, nullptr);
+    if (notifier_ != nullptr) notifier_->keepalive();
+    if (n > 0) return;  // a beacon (or stop)
+  }
+}
+
+void Agent::run_beacon(const Waker& stop) {
+  BeaconStream stream(*stub_, local_, id_);
+  stream.start();
+  int64_t next_exchange = local_.now_ns();
+  while (!stop.signalled()) {
+    bool changed = false;
+    if (local_.now_ns() >= next_exchange) {
+      handle_exchange(exchange_burst());
+      changed = true;
+      // Fast until locked and calibrated (and while exchanges fail), then
+      // only as often as the calibration needs; without a stream, polling.
+      double every_s = poll_s_;
+      if (stream_up_ && consecutive_failures_ == 0 && est_.locked()) {
+        // A whole window of beacons judged queued means the floor (or the
+        // frequency it is judged with) moved: poll as without beacons until
+        // they are usable again, rather than trust a 10 s old calibration.
+        const bool usable = comb_.calibrated() && queued_run_ < cfg_.beacon.window;
+        every_s = usable ? cfg_.beacon.calibrate_every_s
+                         : comb_.calibrated() ? poll_s_ : cfg_.poll.min_s;
+      }
+      next_exchange = local_.now_ns() + static_cast<int64_t>(std::llround(every_s * 1e9));
+    }
+    for (const BeaconStream::Event& ev : stream.take()) {
+      on_stream_event(ev);
+      changed = true;
+    }
+    if (changed) publish_round();
+    wait_for_event(next_exchange, stream.ready_fd(), stop);
+  }
+  stream.stop();
 }
 
 void Agent::sleep_until_poll(int64_t next_poll, const Waker& stop) {

@@ -22,6 +22,16 @@
 // the first lock; it clears once the master answers and the bound is below
 // alarm.clear_ratio x max_error (hysteresis).
 //
+// Beacon mode (beacon.enabled): a BeaconStream keeps a StreamTime stream open;
+// the loop wakes for every beacon and turns it into a one-way sample through
+// the BeaconCombiner (estimator/beacon.hpp), whose delay d_hat is calibrated by
+// each accepted two-way exchange. Two-way exchanges (poll.burst, fed to the
+// estimator as before: the hard anchors) come every poll.min_s until the
+// estimator is locked and d_hat calibrated, then every beacon.calibrate_every_s.
+// While no stream is open the agent polls exactly as in polling mode. A beacon
+// counts as an answer from the master (unreachable alarm); a timeline change
+// seen on a beacon resets as one seen on an exchange does.
+//
 // Thread safety: run() on one thread; status() from any.
 #pragma once
 
@@ -37,6 +47,8 @@
 #include "alarm_hub.hpp"
 #include "timesync/config/config.hpp"
 #include "timesync/daemon/notify.hpp"
+#include "beacon_stream.hpp"
+#include "timesync/estimator/beacon.hpp"
 #include "timesync/estimator/estimator.hpp"
 #include "timesync/timebase/time_source.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
@@ -71,7 +83,23 @@ class Agent {
   // poll.burst exchanges back to back; the one with the smallest delay. A
   // failure ends the burst (a dead master would otherwise cost one timeout each).
   Answer exchange_burst();
+  // Failure bookkeeping, then on_answer() for a good one.
+  void handle_exchange(const Answer& a);
   void on_answer(const Answer& a);
+  // A change of the master's timeline resets the estimator (and the beacon
+  // calibration); a restart on the same timeline is only logged.
+  void note_master(const std::string& id, uint64_t epoch, v1::Timebase timebase,
+                   uint64_t instance, double delay_us);
+  void note_epoch(int64_t offset_ns);
+  // build, alarm, publish, poll adaptation, status: the end of every round.
+  void publish_round();
+  void run_polling(const Waker& stop);
+  void run_beacon(const Waker& stop);
+  void on_stream_event(const BeaconStream::Event& ev);
+  // Sleeps until the local deadline, a queued beacon (fd readable) or stop,
+  // waking for the systemd watchdog on the way.
+  void wait_for_event(int64_t deadline_local, int fd, const Waker& stop);
+  std::string sync_mode() const;
   void update_alarm(int64_t now_local, uint64_t bound_now);
   void raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now);
   void clear(uint64_t bound_now);
@@ -95,6 +123,7 @@ class Agent {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TimeService::Stub> stub_;
   estimator::Estimator est_;
+  estimator::BeaconCombiner comb_;
   std::function<void(v1::SyncState)> on_state_;
 
   const int64_t max_error_ns_;
@@ -120,6 +149,17 @@ class Agent {
   uint64_t master_epoch_ = 0;
   v1::Timebase master_timebase_ = v1::TIMEBASE_UNSPECIFIED;
   uint64_t master_instance_ = 0;
+  // Beacon mode.
+  bool stream_up_ = false;
+  double stream_rate_hz_ = 0;
+  std::string stream_error_;
+  uint64_t beacons_received_ = 0;
+  uint64_t beacon_samples_ = 0;
+  uint64_t beacons_rejected_ = 0;
+  uint64_t two_way_samples_ = 0;
+  uint64_t streams_opened_ = 0;
+  uint64_t last_beacon_seq_ = 0;
+  int queued_run_ = 0;  // consecutive beacons judged queued
 
   mutable std::mutex status_mu_;
   v1::AgentStatus status_;

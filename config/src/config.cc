@@ -632,6 +632,12 @@ const Schema<MasterConfig>& master_schema() {
           key<Cfg>(TS_FIELD(master_error_ns), Int{0, 0, 1'000'000'000'000},
                    "Declared error of the master against its own reference, ns."),
           key<Cfg>(TS_FIELD(worker_threads), Int{2, 1, 64}, "Threads serving RPCs."),
+          key<Cfg>(TS_FIELD(beacon.enabled), Flag{true},
+                   "Serve StreamTime (beacon streams); false: it answers FAILED_PRECONDITION."),
+          key<Cfg>(TS_FIELD(beacon.rate_hz), Real{10, 0.1, 1000},
+                   "Beacons per second sent into every open stream, by one ticker thread."),
+          key<Cfg>(TS_FIELD(beacon.max_streams), Int{64, 1, 100000},
+                   "Open beacon streams at most; one more is refused with RESOURCE_EXHAUSTED."),
           metrics_key<Cfg>(),
           key<Cfg>(TS_FIELD(tls.cert_file), Text{"", &kOptionalFile},
                    "PEM certificate (chain) of the timestamp service; with key_file, turns "
@@ -723,6 +729,20 @@ const Schema<ClientConfig>& client_schema() {
                    "Added to every measured offset, ns: the mean pulse offset of this SoM "
                    "against the master from timesync-probe (reciprocity calibration of a "
                    "constant path asymmetry). The error bound widens by its magnitude."),
+          key<Cfg>(TS_FIELD(beacon.enabled), Flag{false},
+                   "Beacon mode: keep a StreamTime stream open and use every beacon as a "
+                   "one-way sample; two-way exchanges only calibrate its delay."),
+          key<Cfg>(TS_FIELD(beacon.calibrate_every_s), Duration{10, 0.1, 3600},
+                   "Beacon mode: interval of the calibrating two-way exchanges once locked "
+                   "(poll.min_s until then)."),
+          key<Cfg>(TS_FIELD(beacon.window), Int{32, 4, 4096},
+                   "Beacon mode: beacons over which the least-delayed one is the reference."),
+          key<Cfg>(TS_FIELD(beacon.max_excess_us), Real{30, 0, 1e9},
+                   "Beacon mode: drop a beacon delayed more than this, in us, beyond the "
+                   "least-delayed one of the window."),
+          key<Cfg>(TS_FIELD(beacon.margin_us), Real{10, 0, 1e9},
+                   "Beacon mode: added to every beacon sample's uncertainty, in us, for the "
+                   "one-way delay floor moving between calibrations."),
           metrics_key<Cfg>(),
           key<Cfg>(TS_FIELD(tls.ca_file), Text{"", &kOptionalFile},
                    "PEM CA certificate(s): turns TLS to the master on; the master's "

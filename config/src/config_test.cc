@@ -32,7 +32,7 @@ std::vector<std::string> with_common(std::vector<std::string> own) {
 
 const std::vector<std::string> kMasterKeys = with_common(
     {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads",
-     "metrics.listen", "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
+     "beacon.enabled", "beacon.rate_hz", "beacon.max_streams", "metrics.listen", "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
 
 const std::vector<std::string> kClientKeys = with_common({
     "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
@@ -43,7 +43,8 @@ const std::vector<std::string> kClientKeys = with_common({
     "servo.kalman.measurement_floor_ns", "bound.min_freq_uncertainty_ppb",
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
     "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns",
-    "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name"});
+    "beacon.enabled", "beacon.calibrate_every_s", "beacon.window", "beacon.max_excess_us",
+    "beacon.margin_us", "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name"});
 
 // Lines 1-2 of every client file built below.
 constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
@@ -283,6 +284,10 @@ TEST_F(RangeTest, ClientEdges) {
       {"alarm.void_after_s", "0.1", "0.01", "3600", "7200", "[0.1, 3600]", {}},
       {"calibration.offset_ns", "-1000000000", "-1000000001", "1000000000", "1000000001",
        "[-1000000000, 1000000000]", {}},
+      {"beacon.calibrate_every_s", "0.1", "0.09", "3600", "3601", "[0.1, 3600]", {}},
+      {"beacon.window", "4", "3", "4096", "4097", "[4, 4096]", {}},
+      {"beacon.max_excess_us", "0", "-1", "1e9", "2e9", "[0, 1e9]", {}},
+      {"beacon.margin_us", "0", "-0.5", "1e9", "1.5e9", "[0, 1e9]", {}},
       {"sim_clock.initial_offset_s", "-1e6", "-1000000.5", "1e6", "1e7", "[-1e6, 1e6]", {}},
       {"sim_clock.freq_ppm", "-1000", "-1000.1", "1000", "1001", "[-1000, 1000]", {}},
       {"sim_clock.wander_ppb_per_sqrt_s", "0", "-1", "1e6", "1000001", "[0, 1e6]", {}},
@@ -301,6 +306,8 @@ TEST_F(RangeTest, MasterEdges) {
        {}},
       {"master_error_ns", "0", "-1", "1000000000000", "1000000000001", "[0, 1000000000000]", {}},
       {"worker_threads", "1", "0", "64", "65", "[1, 64]", {}},
+      {"beacon.rate_hz", "0.1", "0.09", "1000", "1000.5", "[0.1, 1000]", {}},
+      {"beacon.max_streams", "1", "0", "100000", "100001", "[1, 100000]", {}},
       {"sim_clock.freq_ppm", "-1000", "-1000.001", "1000", "1000.001", "[-1000, 1000]", {}},
   };
   for (const Edge& e : edges) check(e, true);

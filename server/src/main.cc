@@ -71,7 +71,12 @@ int main(int argc, char** argv) {
   const std::string timebase_name(config::to_string(cfg.timebase));
   auto registry = std::make_shared<prometheus::Registry>();
   master::MasterMetrics metrics(*registry, who.id, timebase_name);
-  master::TimeServiceImpl service(timeline, who, &metrics);
+  master::BeaconSettings beacon_settings;
+  beacon_settings.enabled = cfg.beacon.enabled;
+  beacon_settings.rate_hz = cfg.beacon.rate_hz;
+  beacon_settings.max_streams = static_cast<size_t>(cfg.beacon.max_streams);
+  master::BeaconHub beacons(timeline, who, beacon_settings, &metrics);
+  master::TimeServiceImpl service(timeline, who, &metrics, &beacons);
 
   std::string why;
   std::shared_ptr<grpc::ServerCredentials> credentials = daemon::server_credentials(cfg.tls, &why);
@@ -87,6 +92,10 @@ int main(int argc, char** argv) {
   }
   const std::unique_ptr<prometheus::Exposer> exposer =
       daemon::serve_metrics_or_exit(cfg.metrics.listen, registry);
+  if (cfg.beacon.enabled) {
+    TS_LOG_INFO("beacons: %.3f Hz into each of up to %d streams", cfg.beacon.rate_hz,
+                cfg.beacon.max_streams);
+  }
   TS_LOG_INFO("serving '%s' on %s (%s): %s timebase from %s, instance %016llx, epoch %016llx",
               who.id.c_str(), cfg.listen.c_str(), daemon::describe(cfg.tls).c_str(),
               timebase_name.c_str(), source_name.c_str(),
@@ -103,6 +112,7 @@ int main(int argc, char** argv) {
   while (!waker.signalled()) {
     timeline.check();
     metrics.update(service.uptime_s(), timeline.steps());
+    metrics.beacons(0, 0, beacons.open_streams());
     notifier.keepalive();
     // Once a second is plenty for systemctl status.
     if (const uint64_t served = service.served(); served / 1000 != reported / 1000 || reported == 0) {
@@ -115,9 +125,11 @@ int main(int argc, char** argv) {
     ticker->sleep_until(next, &waker);
   }
   notifier.stopping();
+  beacons.stop();  // ends the streams, so Shutdown need not wait for them
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  TS_LOG_INFO("stopped after %llu requests, %llu timeline steps",
+  TS_LOG_INFO("stopped after %llu requests, %llu beacons, %llu timeline steps",
               static_cast<unsigned long long>(service.served()),
+              static_cast<unsigned long long>(beacons.sent()),
               static_cast<unsigned long long>(timeline.steps()));
   return daemon::kExitOk;
 }

@@ -14,6 +14,8 @@ std::string code_name(grpc::StatusCode c) {
     case grpc::StatusCode::OK: return "OK";
     case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
     case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
     default: return "CODE_" + std::to_string(static_cast<int>(c));
   }
 }
@@ -40,7 +42,24 @@ MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& 
                   .Name("timesync_master_uptime_seconds")
                   .Help("Seconds since this master process started.")
                   .Register(registry)
-                  .Add({})) {
+                  .Add({})),
+      beacons_sent_(prometheus::BuildCounter()
+                        .Name("timesync_master_beacons_sent_total")
+                        .Help("Beacons handed to gRPC for writing, over all streams.")
+                        .Register(registry)
+                        .Add({})),
+      beacons_skipped_(prometheus::BuildCounter()
+                           .Name("timesync_master_beacons_skipped_total")
+                           .Help("Beacon ticks a stream skipped because its previous beacon "
+                                 "was still being written (a slow or stuck reader).")
+                           .Register(registry)
+                           .Add({})),
+      beacon_streams_(prometheus::BuildGauge()
+                          .Name("timesync_master_beacon_streams")
+                          .Help("Beacon streams (StreamTime) open now.")
+                          .Register(registry)
+                          .Add({})),
+      stream_ok_(&requests_.Add({{"method", "StreamTime"}, {"code", "OK"}})) {
   prometheus::BuildGauge()
       .Name("timesync_master_info")
       .Help("Identity of this master (value 1).")
@@ -64,6 +83,20 @@ void MasterMetrics::request(Method method, grpc::StatusCode code, int64_t durati
     requests_.Add({{"method", kMethods[m]}, {"code", code_name(code)}}).Increment();
   }
   duration_[m]->Observe(static_cast<double>(duration_ns) / 1e9);
+}
+
+void MasterMetrics::stream_opened(grpc::StatusCode code) {
+  if (code == grpc::StatusCode::OK) {
+    stream_ok_->Increment();
+  } else {
+    requests_.Add({{"method", "StreamTime"}, {"code", code_name(code)}}).Increment();
+  }
+}
+
+void MasterMetrics::beacons(uint64_t sent, uint64_t skipped, size_t open_streams) {
+  if (sent > 0) beacons_sent_.Increment(static_cast<double>(sent));
+  if (skipped > 0) beacons_skipped_.Increment(static_cast<double>(skipped));
+  beacon_streams_.Set(static_cast<double>(open_streams));
 }
 
 void MasterMetrics::update(double uptime_s, uint64_t timeline_steps) {

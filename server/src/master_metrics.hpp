@@ -1,7 +1,13 @@
 // The master's Prometheus metrics: requests by method and status code, their
-// handler latency, timeline steps, uptime and identity.
+// handler latency, timeline steps, uptime and identity; beacon streams opened
+// (as requests of method StreamTime, no latency), beacons sent and streams open:
+//   timesync_master_beacons_sent_total   beacons handed to gRPC for writing
+//   timesync_master_beacons_skipped_total ticks a stream skipped (its previous
+//                                        beacon was still being written)
+//   timesync_master_beacon_streams       streams open now
 //
-// Thread safety: request() from any gRPC thread; update() from the main loop.
+// Thread safety: request(), stream_opened(), beacons() from any thread;
+// update() from the main loop.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -25,6 +31,9 @@ class MasterMetrics {
 
   void request(Method method, grpc::StatusCode code, int64_t duration_ns);
   void update(double uptime_s, uint64_t timeline_steps);
+  // A StreamTime call answered with `code` (OK: the stream was opened).
+  void stream_opened(grpc::StatusCode code);
+  void beacons(uint64_t sent, uint64_t skipped, size_t open_streams);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -33,6 +42,10 @@ class MasterMetrics {
   prometheus::Counter* ok_[2];  // the common case, without a label lookup
   prometheus::Counter& steps_;
   prometheus::Gauge& uptime_;
+  prometheus::Counter& beacons_sent_;
+  prometheus::Counter& beacons_skipped_;
+  prometheus::Gauge& beacon_streams_;
+  prometheus::Counter* stream_ok_;
   uint64_t steps_seen_ = 0;
 };
 

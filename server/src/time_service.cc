@@ -5,11 +5,24 @@
 namespace timesync::master {
 
 TimeServiceImpl::TimeServiceImpl(const MasterTimeline& timeline, Identity identity,
-                                 MasterMetrics* metrics)
+                                 MasterMetrics* metrics, BeaconHub* beacons)
     : timeline_(timeline),
       identity_(std::move(identity)),
       started_raw_ns_(host_raw_now_ns()),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      beacons_(beacons) {}
+
+grpc::ServerWriteReactor<v1::TimeBeacon>* TimeServiceImpl::StreamTime(
+    grpc::CallbackServerContext* ctx, const v1::StreamTimeRequest* req) {
+  if (beacons_ != nullptr) return beacons_->open(ctx, req);
+  // The generated default answers UNIMPLEMENTED too; say why.
+  class Unimplemented final : public grpc::ServerWriteReactor<v1::TimeBeacon> {
+   public:
+    Unimplemented() { Finish({grpc::StatusCode::UNIMPLEMENTED, "this master serves no beacons"}); }
+    void OnDone() override { delete this; }
+  };
+  return new Unimplemented;
+}
 
 grpc::Status TimeServiceImpl::GetTime(grpc::ServerContext* ctx, const v1::GetTimeRequest* req,
                                       v1::GetTimeResponse* resp) {

@@ -1,5 +1,7 @@
-// TimeService: answers GetTime and GetStatus. Stateless per request: the only
-// shared state is the timeline (read-only but for its epoch) and a counter.
+// TimeService: answers GetTime and GetStatus (synchronous handlers), and hands
+// StreamTime to the BeaconHub (callback API, no thread per stream). GetTime is
+// stateless per request: the only shared state is the timeline (read-only but
+// for its epoch) and a counter.
 //
 // Thread safety: gRPC calls the handlers concurrently from its pool.
 #pragma once
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "beacon_hub.hpp"
 #include "master_metrics.hpp"
 #include "master_timeline.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
@@ -21,18 +24,21 @@ struct Identity {
   uint64_t master_error_ns = 0;
 };
 
-class TimeServiceImpl final : public v1::TimeService::Service {
+class TimeServiceImpl final
+    : public v1::TimeService::WithCallbackMethod_StreamTime<v1::TimeService::Service> {
  public:
   static constexpr size_t kMaxClientIdBytes = 256;
 
-  // metrics may be null (no accounting).
+  // metrics and beacons may be null (no accounting; StreamTime UNIMPLEMENTED).
   TimeServiceImpl(const MasterTimeline& timeline, Identity identity,
-                  MasterMetrics* metrics = nullptr);
+                  MasterMetrics* metrics = nullptr, BeaconHub* beacons = nullptr);
 
   grpc::Status GetTime(grpc::ServerContext* ctx, const v1::GetTimeRequest* req,
                        v1::GetTimeResponse* resp) override;
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest* req,
                          v1::GetStatusResponse* resp) override;
+  grpc::ServerWriteReactor<v1::TimeBeacon>* StreamTime(grpc::CallbackServerContext* ctx,
+                                                       const v1::StreamTimeRequest* req) override;
 
   uint64_t served() const { return served_.load(std::memory_order_relaxed); }
   double uptime_s() const { return static_cast<double>(host_raw_now_ns() - started_raw_ns_) / 1e9; }
@@ -47,6 +53,7 @@ class TimeServiceImpl final : public v1::TimeService::Service {
   int64_t started_raw_ns_;
   std::atomic<uint64_t> served_{0};
   MasterMetrics* metrics_;
+  BeaconHub* beacons_;
 };
 
 }  // namespace timesync::master

@@ -70,6 +70,14 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .raw("reason", s.alarm_active() ? jstr(reason_name(s.alarm_reason())) : "null")
       .str("message", s.alarm_message())
       .uinteger("raised_total", s.alarms_raised());
+  JsonObject beacon;
+  beacon.uinteger("received", s.beacons_received())
+      .uinteger("samples", s.beacon_samples())
+      .uinteger("rejected", s.beacons_rejected())
+      .uinteger("two_way_samples", s.two_way_samples())
+      .uinteger("streams_opened", s.beacon_streams_opened())
+      .raw("delay_ns", s.beacon_delay_ns() >= 0 ? std::to_string(s.beacon_delay_ns()) : "null")
+      .uinteger("delay_uncertainty_ns", s.beacon_delay_uncertainty_ns());
   JsonObject o;
   o.str("role", "agent")
       .str("target", target)
@@ -100,7 +108,9 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .num("innovation_normalized_std",
            s.innovation_normalized_std() >= 0 ? s.innovation_normalized_std() : NAN)
       .str("local_clock", s.local_clock())
-      .str("segment", s.segment());
+      .str("segment", s.segment())
+      .str("sync_mode", s.sync_mode())
+      .raw("beacon", beacon.text());
   return o.text();
 }
 
@@ -130,6 +140,18 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
                          static_cast<double>(s.max_error_ns()) / 1e3));
   row("Last answer", fmt("%.2f seconds ago%s", s.since_last_answer_s(),
                          s.last_error().empty() ? "" : (" (last error: " + s.last_error() + ")").c_str()));
+  row("Mode", s.sync_mode().empty() ? std::string("polling") : s.sync_mode());
+  if (s.beacons_received() > 0 || s.sync_mode().rfind("beacon", 0) == 0) {
+    row("Beacons", fmt("%" PRIu64 " received, %" PRIu64 " used as samples, %" PRIu64
+                       " rejected; %" PRIu64 " two-way samples; %" PRIu64 " streams opened",
+                       s.beacons_received(), s.beacon_samples(), s.beacons_rejected(),
+                       s.two_way_samples(), s.beacon_streams_opened()));
+    row("Beacon delay", s.beacon_delay_ns() >= 0
+                            ? fmt("%.3f us +/- %.3f us (one-way, calibrated by two-way exchanges)",
+                                  static_cast<double>(s.beacon_delay_ns()) / 1e3,
+                                  static_cast<double>(s.beacon_delay_uncertainty_ns()) / 1e3)
+                            : std::string("not calibrated yet"));
+  }
   row("Poll interval", fmt("%.3f seconds", s.poll_interval_s()));
   row("Samples", fmt("%" PRIu64 " accepted, %" PRIu64 " rejected, %" PRIu64 " RPC failures",
                      s.samples_accepted(), s.samples_rejected(), s.rpc_failures()));

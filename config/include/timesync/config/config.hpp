@@ -84,6 +84,15 @@ struct ClientTls {
   bool enabled() const { return !ca_file.empty(); }
 };
 
+// Beacon streams (TimeService.StreamTime): one ticker stamps a timestamp into
+// every open stream rate_hz times a second. Disabled: StreamTime answers
+// FAILED_PRECONDITION; more than max_streams open: RESOURCE_EXHAUSTED.
+struct MasterBeacon {
+  bool enabled = true;
+  double rate_hz = 10;
+  int max_streams = 64;
+  bool operator==(const MasterBeacon&) const = default;
+};
 struct MasterConfig {
   std::string id;                        // empty: the program uses the hostname
   std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
@@ -91,6 +100,7 @@ struct MasterConfig {
   double realtime_step_threshold_ms = 1.0;
   int64_t master_error_ns = 0;           // declared error against its own reference
   int worker_threads = 2;
+  MasterBeacon beacon;
   Metrics metrics;
   MasterTls tls;
   LogLevel log_level = LogLevel::kInfo;
@@ -151,6 +161,17 @@ struct ClientConfig {
     bool operator==(const Calibration&) const = default;
   };
 
+  // Beacon mode: the agent keeps a StreamTime stream open and turns each
+  // one-way beacon into a sample, with the one-way delay calibrated by a
+  // two-way exchange (a poll.burst) every calibrate_every_s. Off: polling only.
+  struct Beacon {
+    bool enabled = false;
+    double calibrate_every_s = 10;  // two-way exchange period once locked
+    int window = 32;                // beacons over which the least-delayed one is found
+    double max_excess_us = 30;      // drop a beacon delayed more than this over that one
+    double margin_us = 10;          // added to a beacon sample's uncertainty (floor wander)
+    bool operator==(const Beacon&) const = default;
+  };
   std::string id;                          // empty: the program uses the hostname
   std::string master;                      // required, host:port
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
@@ -161,6 +182,7 @@ struct ClientConfig {
   Bound bound;
   Alarm alarm;
   Calibration calibration;
+  Beacon beacon;
   Metrics metrics;
   ClientTls tls;
   LogLevel log_level = LogLevel::kInfo;
