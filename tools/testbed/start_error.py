@@ -5,10 +5,10 @@ Runs test-bed scenarios (timesync_testbed.run_scenario) and, in every agent's
 namespace, starts a command at every PERIOD boundary of the synchronized
 timeline with one of these methods:
 
-  run        timesync-run --every PERIOD (prefork launch, 50 us spin)
-  run-spin0  the same with --spin-us 0
-  run-spawn  the same with --launch spawn (posix_spawn at the boundary)
-  run-fifo   `chrt -f 50 timesync-run ...` (SCHED_FIFO, inherited by the command)
+  run          timesync-run --every PERIOD (defaults: posix_spawn, 50 us spin)
+  run-spin0    the same with --spin-us 0
+  run-prefork  the same with --launch prefork (a child forked ahead waits on a pipe)
+  run-fifo     `chrt -f 50 timesync-run ...` (SCHED_FIFO, inherited by the command)
   seed       the seed's loop: `while [ target -gt now ]; do sleep 0.05; done`,
              with `now` read from the agent's segment by timesync-now
 
@@ -43,7 +43,7 @@ import timesync_testbed as tb  # noqa: E402
 
 # Method -> (timesync-run options, command prefix).
 RUN_METHODS = {"run": ([], []), "run-spin0": (["--spin-us", "0"], []),
-               "run-spawn": (["--launch", "spawn"], []), "run-fifo": ([], ["chrt", "-f", "50"])}
+               "run-prefork": (["--launch", "prefork"], []), "run-fifo": ([], ["chrt", "-f", "50"])}
 METHODS = (*RUN_METHODS, "seed")
 
 # The seed's loop, on the synchronized clock. timesync-now prints seconds with

@@ -7,9 +7,13 @@
 //                [--max-error-us N] [--spin-us N] [--launch prefork|spawn] [--no-overlap]
 //                [--quiet] -- COMMAND [ARGS...]
 //
-// Everything a start needs (PATH lookup, argv, environment, for --every a forked
-// child waiting on a pipe) is prepared before the instant, so what is left after
-// waking is one write() or execve(). The command sees:
+// Everything a start needs (PATH lookup, argv, environment) is prepared before
+// the instant, so what is left after waking is one execve() (--at) or one
+// posix_spawn() (--every). The alternative, --launch prefork (a child forked
+// ahead that waits on a pipe), was slower in the test bed: after the fork every
+// page of timesync-run is copy-on-write, so the parent takes page faults when it
+// wakes and the child's exec tears down a copied address space
+// (docs/bench/timesync-run.md). The command sees:
 //   TIMESYNC_RUN_TARGET_NS   the synchronized instant it was meant to start at
 //   TIMESYNC_RUN_WAKE_NS     synchronized time read by timesync-run on waking
 //   TIMESYNC_RUN_WAKE_RAW_NS the CLOCK_MONOTONIC_RAW reading behind it
@@ -72,8 +76,8 @@ const char* const kUsage =
     "  PERIOD, D, DURATION: a number with a unit: ns us ms s m h (250ms, 1.5s)\n"
     "  --every starts one COMMAND per boundary and does not wait for the previous one\n"
     "          (--no-overlap: skip a boundary while the previous COMMAND still runs)\n"
-    "  --launch prefork (default): a child forked ahead waits on a pipe and execs;\n"
-    "          spawn: posix_spawn at the boundary\n"
+    "  --launch spawn (default): posix_spawn at the boundary; prefork: a child forked\n"
+    "          ahead waits on a pipe and execs when told\n"
     "  --max-error-us N: refuse while the error bound exceeds N us (default: the agent's limit)\n"
     "  --spin-us N: busy-wait the last N us before the instant (default 50)\n"
     "exit: --at: COMMAND's status; --every: 0 if every COMMAND exited 0, else 1;\n"
@@ -191,7 +195,7 @@ struct Options {
   bool have_count = false;
   uint64_t max_error_ns = 0;
   int64_t spin_ns = 50'000;
-  bool spawn = false;
+  bool spawn = true;
   bool no_overlap = false;
   bool quiet = false;
   std::vector<std::string> command;
@@ -439,8 +443,8 @@ int run_at(const timesync::Clock& clock, const Options& o, const timesync::Sleep
 
 // --every --launch prefork: one child is always forked ahead, blocked on a
 // pipe. At the boundary the parent writes the boundary's numbers; the child
-// puts them in its environment and execs. Waking a blocked process is cheaper
-// than creating one at the instant.
+// puts them in its environment and execs. Kept for comparison: measured slower
+// than posix_spawn (vfork-style, no address-space copy) on the test bed.
 struct Trigger {
   int64_t index, target, woke, woke_raw;
   uint64_t bound;
