@@ -30,6 +30,31 @@ class AgentConfig(unittest.TestCase):
         self.assertEqual(len({c["listen"] for c in a}), 3)
         self.assertEqual(len({c["segment"] for c in a}), 3)
 
+    def test_many_agents_get_generated_crystals_names_and_addresses(self):
+        a = [tb.agent_config(i, "m:1", tb.BY_NAME["idle"], 10) for i in range(tb.MAX_AGENTS)]
+        self.assertEqual(len({c["listen"] for c in a}), tb.MAX_AGENTS)
+        self.assertEqual(len({c["id"] for c in a}), tb.MAX_AGENTS)
+        self.assertEqual(a[6]["id"], "som7")
+        self.assertEqual(a[tb.MAX_AGENTS - 1]["listen"], f"10.213.0.{10 + tb.MAX_AGENTS}:{tb.AGENT_PORT}")
+        crystals = [tb.crystal(i) for i in range(tb.MAX_AGENTS)]
+        self.assertEqual(crystals, [tb.crystal(i) for i in range(tb.MAX_AGENTS)])  # replayable
+        self.assertEqual(len(set(crystals)), tb.MAX_AGENTS)
+        for freq, offset in crystals[6:]:
+            self.assertLessEqual(abs(freq), 50)
+            self.assertLessEqual(abs(offset), 5)
+
+
+class MasterConfig(unittest.TestCase):
+    def test_overrides_and_the_exit_line(self):
+        text = tb.master_yaml(["beacon.rate_hz=50", "beacon.max_streams=8"])
+        self.assertIn("beacon:\n  rate_hz: 50\n  max_streams: 8\n", text)
+        self.assertIn("role: master\n", text)
+        log = ("x\n[timesync-master] stopped after 1 requests, 2 beacons, 0 timeline steps\n"
+               "[timesync-master] stopped after 120 requests, 4800 beacons, 0 timeline steps\n")
+        self.assertEqual(tb.master_served(log), (120, 4800))
+        self.assertEqual(tb.master_served("killed"), (None, None))
+        self.assertIsNotNone(tb.proc_cpu_s(os.getpid()))
+
 
 class ProbeAnalysis(unittest.TestCase):
     """Synthetic run: the agent's true error is +30 us (it runs ahead), so its

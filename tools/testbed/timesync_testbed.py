@@ -13,6 +13,10 @@ in /dev/shm) samples it about once per millisecond with the bound.
     timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
                          [--probe PERIOD_MS] [--calibrate]
     timesync-testbed bench [--scenarios A,B] [--duration S] [--out DIR]
+    timesync-testbed compare [--agents N] [--scenarios idle,jitter] [--duration S]
+                         [--modes polling,polling-fast,beacon] [--beacon-rate-hz R]
+                                polling vs beacon mode with the same agents and
+                                scenario: accuracy, outside-bound count, master CPU
     timesync-testbed legs [--count N]   where a GetTime round trip's time goes
     timesync-testbed check      short functional run for CI (exit 1 on failure)
     timesync-testbed cleanup    removes whatever a killed run left behind
@@ -24,6 +28,12 @@ agent's on its segment) and one observer, whose report (each agent against the
 master) is set beside the truth at the same instants. --calibrate runs the
 scenario twice: the second run sets each agent's calibration.offset_ns to the
 mean pulse offset the first run measured.
+
+Up to 24 agents: the first six have the crystals and names below, the rest
+get generated ones (a fixed pseudo-random frequency in +-50 ppm and offset in
++-5 s, named somN). Every run also records the master's CPU time (utime +
+stime from /proc/PID/stat, from when the agents start to the end of the
+monitor) and the requests and beacons it served (its exit log line).
 
 Needs root (network namespaces). Everything it creates is named tsb-* and is
 removed on exit, on SIGINT/SIGTERM, and at the start of the next run.
@@ -56,6 +66,21 @@ LOCK_PATH = "/run/timesync-testbed.lock"
 # Agent i's crystal: (frequency ppm, initial offset s).
 CRYSTALS = [(35.0, 0.25), (-20.0, -1.5), (12.5, 0.8), (-48.0, 3.0), (5.0, -0.1), (-7.5, 12.0)]
 AGENT_NAMES = ["camera", "sensor", "lidar", "radar", "imu", "gnss"]
+MAX_AGENTS = 24
+
+
+def crystal(i):
+    """Agent i's (frequency ppm, initial offset s): the table, then generated
+    ones that are the same on every run (a fixed LCG, not `random`)."""
+    if i < len(CRYSTALS):
+        return CRYSTALS[i]
+    x = (1103515245 * (i + 7) + 12345) % 2**31
+    y = (1103515245 * x + 12345) % 2**31
+    return (round((x / 2**31 - 0.5) * 100, 2), round((y / 2**31 - 0.5) * 10, 3))
+
+
+def agent_name(i):
+    return AGENT_NAMES[i] if i < len(AGENT_NAMES) else f"som{i + 1}"
 # The probes' simulated wire: line 0 is the master's, line i + 1 agent i's.
 WIRE = "tsb"
 WIRE_FILE = "timesync-wire-" + WIRE
@@ -258,16 +283,42 @@ def write(path, text):
         f.write(text)
 
 
-def master_yaml():
-    return (f"role: master\nid: coordinator\nlisten: \"0.0.0.0:{MASTER_PORT}\"\n"
-            "timebase: monotonic\n")
+def master_yaml(overrides=()):
+    """The master's configuration; overrides are "a.b=value" as for agents."""
+    cfg = {"role": "master", "id": "coordinator", "listen": f"0.0.0.0:{MASTER_PORT}",
+           "timebase": "monotonic"}
+    for o in overrides:
+        key, _, value = o.partition("=")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    return to_yaml(cfg)
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process, in seconds (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def master_served(log_text):
+    """(requests, beacons) from the master's last exit line, or (None, None)."""
+    m = re.findall(r"stopped after (\d+) requests, (\d+) beacons", log_text)
+    return (int(m[-1][0]), int(m[-1][1])) if m else (None, None)
 
 
 def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None):
     """Agent i's configuration as nested dicts; overrides are "a.b=value"."""
-    freq, offset = CRYSTALS[i % len(CRYSTALS)]
+    freq, offset = crystal(i)
     cfg = {
-        "role": "client", "id": AGENT_NAMES[i % len(AGENT_NAMES)], "master": master_target,
+        "role": "client", "id": agent_name(i), "master": master_target,
         "listen": f"{Network.agent_ip(i)}:{AGENT_PORT}", "segment": f"/dev/shm/timesync-tsb-som{i + 1}",
         "poll": {"min_s": 0.1, "max_s": 1.0, "rpc_timeout_s": 0.5},
         "alarm": {"max_error_us": 5000, "clear_ratio": 0.8, "unreachable_after_s": 3, "void_after_s": 10},
@@ -371,7 +422,7 @@ def pct(v, p):
 
 
 def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), quiet=False,
-                 probe_ms=None, calibration_ns=None, tag="", extra=None):
+                 probe_ms=None, calibration_ns=None, tag="", extra=None, master_overrides=()):
     """Runs one scenario on a fresh network; returns its result dict.
     probe_ms: pulse period of the GPIO probes (None: no probes).
     calibration_ns: per-agent calibration.offset_ns (None: the default).
@@ -387,7 +438,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
     tracker = None
     try:
         net.up()
-        write(f"{work}/master.yaml", master_yaml())
+        write(f"{work}/master.yaml", master_yaml(master_overrides))
         target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
         for i in range(agents):
             path = f"{work}/agent{i + 1}.yaml"
@@ -452,6 +503,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                         "--json", f"{work}/monitor.json", "--trace", f"{work}/trace.jsonl"],
                        f"{work}/monitor.log", stdout=open(f"{work}/monitor.txt", "w"))
         t0 = time.monotonic()
+        cpu0 = proc_cpu_s(master.p.pid)
         events = []  # (t, label, fn)
         if sc.net:
             for k, t in enumerate(range(5, int(duration), 10)):
@@ -488,6 +540,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
                 if not quiet:
                     print(f"  [{sc.name}] t={now:5.1f} s: {label}", flush=True)
             time.sleep(0.05)
+        cpu1, cpu_span_s = proc_cpu_s(master.p.pid), time.monotonic() - t0
         monitor.stop()
         for p in extra_procs:
             p.stop()
@@ -507,6 +560,13 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
             net.down()
     res = {"scenario": sc.name, "title": sc.title, "duration_s": duration, "events": timeline,
            "agents": mon["agents"], "work": work}
+    requests, beacons = master_served(open(f"{work}/master.log").read())
+    # CPU only when one master process ran throughout (not across an outage).
+    cpu_s = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None and not sc.master_outage else None
+    res["master"] = {"cpu_s": cpu_s, "span_s": round(cpu_span_s, 3),
+                     "cpu_pct": None if cpu_s is None else 100 * cpu_s / cpu_span_s,
+                     "cpu_pct_per_agent": None if cpu_s is None else 100 * cpu_s / cpu_span_s / agents,
+                     "requests": requests, "beacons": beacons}
     if calibration_ns:
         res["calibration_ns"] = [int(round(c)) for c in calibration_ns]
     if probe_ms:
@@ -793,6 +853,8 @@ def main():
     ap.add_argument("--agents", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an agent config key, e.g. servo.freq_time_constant_s=32")
+    ap.add_argument("--master-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a master config key, e.g. beacon.rate_hz=50")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("--scenario", default="idle", choices=sorted(BY_NAME))
@@ -806,6 +868,12 @@ def main():
     b = sub.add_parser("bench")
     b.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     b.add_argument("--duration", type=float, default=70)
+    cm = sub.add_parser("compare")
+    cm.add_argument("--scenarios", default="idle,jitter")
+    cm.add_argument("--duration", type=float, default=50)
+    cm.add_argument("--modes", default=",".join(COMPARE_MODES))
+    cm.add_argument("--beacon-rate-hz", type=float, default=10)
+    cm.add_argument("--repeat", type=int, default=1, help="runs per mode and scenario")
     lg = sub.add_parser("legs")
     lg.add_argument("--count", type=int, default=2000)
     c = sub.add_parser("check")
@@ -822,8 +890,8 @@ def main():
     if os.geteuid() != 0:
         die("needs root: it creates network namespaces and veth pairs (try: sudo "
             + " ".join(sys.argv) + ")", 77)
-    if not 1 <= args.agents <= len(CRYSTALS):
-        die(f"--agents must be 1 to {len(CRYSTALS)}", 64)
+    if not 1 <= args.agents <= MAX_AGENTS:
+        die(f"--agents must be 1 to {MAX_AGENTS}", 64)
     lock = open(LOCK_PATH, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -855,7 +923,8 @@ def main():
                     print(f"run {tag[1:]}" + (f": calibration.offset_ns {calibration}" if calibration else ""),
                           flush=True)
                 res = run_scenario(bed, sc, args.duration, args.agents, out, args.chrony, args.set,
-                                   probe_ms=args.probe, calibration_ns=calibration, tag=tag)
+                                   probe_ms=args.probe, calibration_ns=calibration, tag=tag,
+                                   master_overrides=args.master_set)
                 svg_plot(os.path.join(res["work"], "trace.jsonl"), res,
                          os.path.join(out, f"{sc.name}{tag}.svg"))
                 if args.probe:
@@ -874,6 +943,8 @@ def main():
             return 0
         if args.cmd == "check":
             return check(bed, args, out)
+        if args.cmd == "compare":
+            return compare(bed, args, out)
         if args.cmd == "legs":
             return legs(bed, args.count, out)
         if args.cmd == "bench":
@@ -910,6 +981,119 @@ def main():
         with signals_held():
             cleanup_all()
     return 0
+
+
+# ------------------------------------------------------------------ compare --
+
+# Agent (and master) settings per mode. The bed's agents poll at min_s 0.1;
+# "polling" uses the product's poll.max_s (4 s) and burst (3); "polling-fast"
+# polls about as many messages a second as 10 Hz beacons (3 RPCs every 0.3 s);
+# "beacon" streams at --beacon-rate-hz and calibrates every 10 s.
+COMPARE_MODES = {
+    "polling": {"agent": ["poll.max_s=4", "poll.burst=3"], "master": []},
+    "polling-fast": {"agent": ["poll.max_s=0.3", "poll.burst=3"], "master": []},
+    "beacon": {"agent": ["poll.max_s=4", "poll.burst=3", "beacon.enabled=true",
+                         "beacon.calibrate_every_s=10"], "master": ["beacon.rate_hz=@RATE@"]},
+}
+
+
+def trace_errors_ns(trace_path, settle_after_s):
+    """|true error| of every traced reading taken settle_after_s after that
+    agent's first served reading: the pooled distribution over all agents."""
+    first, errs = {}, []
+    with open(trace_path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("k") != "r":
+                continue
+            t0 = first.setdefault(r["a"], r["t"])
+            if r["t"] - t0 >= settle_after_s:
+                errs.append(abs(r["e"]))
+    return errs
+
+
+def summarize_mode(mode, res, agents):
+    """One row of the comparison from a run's result."""
+    a = res["agents"]
+    errs = trace_errors_ns(os.path.join(res["work"], "trace.jsonl"), 10.0)
+    m = res["master"]
+    span = m["span_s"] or res["duration_s"]
+    sync = sorted(x["time_to_sync_s"] for x in a if x["time_to_sync_s"] is not None)
+    maxes = [x["abs_err_max_ns"] for x in a if x["abs_err_max_ns"] is not None]
+    return {
+        "mode": mode, "scenario": res["scenario"], "agents": agents,
+        "synced_agents": len(sync),
+        "time_to_sync_s_p50": statistics.median(sync) if sync else None,
+        "time_to_sync_s_max": max(sync) if sync else None,
+        "abs_err_p50_us": pct(errs, 0.5) / 1e3 if errs else None,
+        "abs_err_p99_us": pct(errs, 0.99) / 1e3 if errs else None,
+        # The monitor's own maximum (every reading, ~1 per ms per agent).
+        "abs_err_max_us": max(maxes) / 1e3 if maxes else None,
+        "traced_readings": len(errs),
+        "outside_bound": sum(x["violations"] for x in a),
+        "served": sum(x["served"] for x in a),
+        "mean_bound_us": statistics.median(x["mean_bound_ns"] for x in a
+                                           if x["mean_bound_ns"] is not None) / 1e3
+        if any(x["mean_bound_ns"] is not None for x in a) else None,
+        "master_cpu_pct": m["cpu_pct"], "master_cpu_pct_per_agent": m["cpu_pct_per_agent"],
+        "getTime_per_s": None if m["requests"] is None else m["requests"] / span,
+        "beacons_per_s": None if m["beacons"] is None else m["beacons"] / span,
+    }
+
+
+def compare_markdown(rows):
+    f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
+    lines = ["| scenario | mode | agents | synced | time to sync p50 / max [s] | "
+             "true \\|error\\| p50 / p99 / max [us] | outside bound | median mean bound [us] | "
+             "master CPU [%] | per agent [%] | GetTime/s | beacons/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f'| {r["scenario"]} | {r["mode"]} | {r["agents"]} | {r["synced_agents"]} | '
+            f'{f(r["time_to_sync_s_p50"], 2)} / {f(r["time_to_sync_s_max"], 2)} | '
+            f'{f(r["abs_err_p50_us"])} / {f(r["abs_err_p99_us"])} / {f(r["abs_err_max_us"])} | '
+            f'{r["outside_bound"]} of {r["served"]} | {f(r["mean_bound_us"])} | '
+            f'{f(r["master_cpu_pct"], 2)} | {f(r["master_cpu_pct_per_agent"], 3)} | '
+            f'{f(r["getTime_per_s"])} | {f(r["beacons_per_s"])} |')
+    return "\n".join(lines) + "\n"
+
+
+def compare(bed, args, out):
+    """Polling vs beacon mode: same agents, same scenario, one run each."""
+    modes = args.modes.split(",")
+    for m in modes:
+        if m not in COMPARE_MODES:
+            die(f"unknown mode '{m}' (one of {', '.join(COMPARE_MODES)})", 64)
+    scenarios = args.scenarios.split(",")
+    for n in scenarios:
+        if n not in BY_NAME:
+            die(f"unknown scenario '{n}' (see: timesync-testbed list)", 64)
+    if any(BY_NAME[n].cpu for n in scenarios) and shutil.which("stress-ng") is None:
+        die("the cpu scenarios need stress-ng (apt-get install stress-ng)")
+    rows = []
+    for n in scenarios:
+        for rep in range(args.repeat):
+            for m in modes:
+                spec = COMPARE_MODES[m]
+                rate = f"{args.beacon_rate_hz:g}"
+                agent_set = spec["agent"] + list(args.set)
+                master_set = [x.replace("@RATE@", rate) for x in spec["master"]] + list(args.master_set)
+                tag = f"-{m}" + (f"-{rep + 1}" if args.repeat > 1 else "")
+                print(f"scenario {n}, mode {m} ({args.agents} agents, {args.duration:.0f} s)", flush=True)
+                res = run_scenario(bed, BY_NAME[n], args.duration, args.agents, out, False, agent_set,
+                                   quiet=True, tag=tag, master_overrides=master_set)
+                res["mode"] = m
+                json.dump(res, open(os.path.join(out, f"{n}{tag}.json"), "w"), indent=1)
+                row = summarize_mode(m, res, args.agents)
+                row["run"] = rep + 1
+                rows.append(row)
+                print("  " + json.dumps(row), flush=True)
+                json.dump({"rows": rows}, open(os.path.join(out, "compare.json"), "w"), indent=1)
+    write(os.path.join(out, "compare.md"), compare_markdown(rows))
+    print()
+    print(compare_markdown(rows))
+    print(f"results in {out}: compare.json, compare.md, one JSON per run")
+    return 1 if any(r["outside_bound"] for r in rows) else 0
 
 
 # A TCP ping-pong with the same timestamps as grpc_legs: the floor any
