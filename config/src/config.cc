@@ -710,9 +710,9 @@ const Schema<ClientConfig>& client_schema() {
                    "random-walks in 1 s, ns."),
           key<Cfg>(TS_FIELD(servo.kalman.freq_wander_ppb_per_sqrt_s), Real{2, 0, 1e9},
                    "Kalman: random-walk frequency noise (crystal wander), ppb after 1 s."),
-          key<Cfg>(TS_FIELD(servo.kalman.measurement_floor_ns), Real{2000, 1, 1e9},
-                   "Kalman: noise of a sample at the smallest delay, ns; a slower exchange "
-                   "adds half its excess delay."),
+          key<Cfg>(TS_FIELD(servo.kalman.measurement_floor_ns), Real{5000, 1, 1e9},
+                   "Kalman: noise of a sample at the smallest delay, ns; it grows in "
+                   "proportion to a slower exchange's delay."),
           key<Cfg>(TS_FIELD(bound.min_freq_uncertainty_ppb), Real{10, 0, 1e6},
                    "Floor on the frequency uncertainty the error bound grows with, ppb."),
           key<Cfg>(TS_FIELD(bound.holdover_wander_ppb_per_s), Real{1, 0, 1e6},

@@ -15,8 +15,8 @@
 // costs a wider bound, never a dishonest one.
 //
 // A frequency step (a thermal transient, or a crystal the model says cannot
-// move that fast) shows as innovations many sigmas out. After two such in a
-// row the covariance is widened by what they imply, so the filter re-learns
+// move that fast) shows as innovations many sigmas out. After three such in a
+// row, all of one sign, the covariance is widened by what they imply, so the filter re-learns
 // instead of trusting a stale frequency for minutes: the fading-memory answer
 // to a manoeuvre. A single outlier (the sample filter lets a few through)
 // does not trigger it.
@@ -33,7 +33,7 @@ namespace {
 constexpr double kInitialFreqSigmaPpb = 100e3;
 // An innovation beyond this many sigmas counts towards a manoeuvre.
 constexpr double kManoeuvreSigmas = 5;
-constexpr int kManoeuvreRun = 2;
+constexpr int kManoeuvreRun = 3;
 // Below this many samples the frequency's sigma is the prior's, not the data's.
 constexpr int kMinSamplesForSigma = 3;
 
@@ -73,7 +73,10 @@ class KalmanServo final : public Servo {
     double y = z - x0_;
     double sv = p00_ + r;
     const double nu = y / std::sqrt(sv);
-    run_ = std::fabs(nu) > kManoeuvreSigmas ? run_ + 1 : 0;
+    // Noise changes sign; a manoeuvre pushes the same way every time.
+    const int sign = nu > 0 ? 1 : -1;
+    run_ = std::fabs(nu) > kManoeuvreSigmas ? (sign == run_sign_ ? run_ + 1 : 1) : 0;
+    run_sign_ = sign;
     innov_.add(y, nu);
     if (run_ >= kManoeuvreRun && dt > 0) {
       // Widen by what the innovation says: its size as a phase error, and as
@@ -103,11 +106,12 @@ class KalmanServo final : public Servo {
 
  private:
   double measurement_variance(const Sample& s) const {
-    // weight = (min delay / delay)^2, so the excess delay follows from it.
-    const double delay = static_cast<double>(std::max<int64_t>(s.delay_ns, 0));
-    const double excess = delay * (1 - std::sqrt(std::clamp(s.weight, 0.0, 1.0)));
-    const double floor = p_.measurement_floor_ns;
-    return floor * floor + (excess / 2) * (excess / 2) + 1;
+    // weight = (min delay / delay)^2: the noise grows in proportion to the
+    // delay, the PLL's model too. Half the excess delay (all of the queueing
+    // on one leg) overstated it on the test bed, where most of a slow
+    // exchange's extra delay is scheduling on both ends and cancels.
+    const double w = std::clamp(s.weight, 1e-6, 1.0);
+    return p_.measurement_floor_ns * p_.measurement_floor_ns / w + 1;
   }
 
   void predict(double dt) {
@@ -139,7 +143,8 @@ class KalmanServo final : public Servo {
   KalmanParams p_;
   InnovationWindow innov_;
   int n_ = 0;         // samples since reset
-  int run_ = 0;       // consecutive innovations beyond kManoeuvreSigmas
+  int run_ = 0;       // consecutive innovations beyond kManoeuvreSigmas, one sign
+  int run_sign_ = 0;
   int64_t origin_ns_ = 0;
   int64_t t_ns_ = 0;  // local time of the state
   double x0_ = 0, x1_ = 0;

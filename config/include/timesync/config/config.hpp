@@ -132,7 +132,7 @@ struct ClientConfig {
     struct Kalman {
       double phase_noise_ns_per_sqrt_s = 20;   // white FM of the oscillator model
       double freq_wander_ppb_per_sqrt_s = 2;   // random-walk FM
-      double measurement_floor_ns = 2000;      // noise of a sample at the minimum delay
+      double measurement_floor_ns = 5000;      // noise of a sample at the minimum delay
       bool operator==(const Kalman&) const = default;
     };
     Kalman kalman;

@@ -100,10 +100,11 @@ struct KalmanParams {
   // spectral densities, so they read as "ns after 1 s" and "ppb after 1 s".
   double phase_noise_ns_per_sqrt_s = 20;
   double freq_wander_ppb_per_sqrt_s = 2;
-  // Measurement noise of a sample: sqrt(floor^2 + (excess delay / 2)^2), the
-  // excess delay being the sample's delay above the smallest delay seen in the
-  // filter's window. A queued exchange is trusted less, in proportion.
-  double measurement_floor_ns = 2000;
+  // Measurement noise of a sample: floor x delay / (smallest delay in the
+  // filter's window), i.e. floor / sqrt(weight), the PLL's weighting. The
+  // default suits a LAN of a few hundred us round trip; the normalized
+  // innovation deviation says when it does not.
+  double measurement_floor_ns = 5000;
   int innovation_window = 64;
 };
 
