@@ -15,6 +15,7 @@ namespace timesync::agent {
 namespace {
 
 constexpr int kGoodSamplesPerPollStep = 4;
+constexpr int kTwoWayBeforeCalibration = 16;
 
 int64_t unix_now_ns() {
   timespec ts{};
@@ -218,6 +219,7 @@ void Agent::note_master(const std::string& id, uint64_t epoch, v1::Timebase time
                 master_id_.c_str(), master_epoch_, id.c_str(), epoch);
     est_.reset();
     comb_.reset();
+    two_way_since_reset_ = 0;
   } else if (known && instance != master_instance_) {
     TS_LOG_INFO("master '%s' restarted (instance %016" PRIx64 " -> %016" PRIx64
                 "), same timeline: continuing",
@@ -257,7 +259,14 @@ void Agent::on_answer(const Answer& a) {
     // Beacon mode: every accepted exchange re-measures the beacons' one-way
     // delay, once the line is locked (before, its slope is too uncertain to
     // carry the offset to the beacons' times).
-    if (cfg_.beacon.enabled && est_.locked() &&
+    // The calibration carries the offset from the exchange to the floor beacon
+    // (up to a window of beacons away) with the frequency estimate, so it waits
+    // for a frequency worth that: 16 two-way samples since the last reset and
+    // a 1-sigma below 1 ppm. The first lock's frequency, fitted over a fraction
+    // of a second, can be off by hundreds of ppm (seen in beacon_test).
+    ++two_way_since_reset_;
+    if (cfg_.beacon.enabled && est_.locked() && two_way_since_reset_ >= kTwoWayBeforeCalibration &&
+        e.freq_sigma_ppb >= 0 && e.freq_sigma_ppb < 1000 &&
         comb_.calibrate(res.sample, estimator::reference_line(e.line, e.freq_est_ppb),
                         e.growth_ppb)) {
       TS_LOG_DEBUG("beacon delay calibrated: %" PRId64 " ns +/- %" PRIu64 " ns", comb_.delay_ns(),

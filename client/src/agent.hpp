@@ -160,6 +160,7 @@ class Agent {
   uint64_t streams_opened_ = 0;
   uint64_t last_beacon_seq_ = 0;
   int queued_run_ = 0;  // consecutive beacons judged queued
+  int two_way_since_reset_ = 0;  // accepted exchanges since the last timeline reset
 
   mutable std::mutex status_mu_;
   v1::AgentStatus status_;

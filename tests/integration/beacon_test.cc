@@ -116,8 +116,10 @@ class Beacon : public ::testing::Test {
   Process master_, agent_;
 };
 
+// max_excess_us is wider than the default: on a loaded CI machine loopback
+// one-way delays wander by more than 30 us, which would only drop beacons.
 const std::string kBeaconAgent =
-    "beacon: {enabled: true, calibrate_every_s: 1.0}\n"
+    "beacon: {enabled: true, calibrate_every_s: 1.0, max_excess_us: 300}\n"
     "alarm: {max_error_us: 5000, unreachable_after_s: 2.0, void_after_s: 10}\n";
 
 bool calibrated_and_streaming(const v1::AgentStatus& s) {
@@ -138,7 +140,8 @@ TEST_F(Beacon, SynchronizesAtTheBeaconRateWithTheTruthInsideTheBound) {
             << st.beacon_delay_uncertainty_ns() << " ns\n";
 
   // The rate: beacons received over ~3 s of the agent's own counters.
-  const uint64_t n0 = st.beacons_received(), two_way0 = st.two_way_samples();
+  const uint64_t n0 = st.beacons_received(), two_way0 = st.two_way_samples(),
+                 beacon_samples0 = st.beacon_samples();
   const int64_t t0 = host_raw_now_ns();
   Tally steady = readings_for(*clock, 3s);
   ASSERT_TRUE(status_until([](const v1::AgentStatus&) { return true; }, 2s, &st));
@@ -148,7 +151,7 @@ TEST_F(Beacon, SynchronizesAtTheBeaconRateWithTheTruthInsideTheBound) {
   EXPECT_LT(rate, kRateHz * 1.5);
   // Beacons are the bulk of the samples; the two-way exchanges continue at
   // about one a second (calibrate_every_s 1), far fewer.
-  EXPECT_GT(st.beacon_samples(), st.two_way_samples());
+  EXPECT_GT(st.beacon_samples() - beacon_samples0, st.two_way_samples() - two_way0);
   EXPECT_LE(st.two_way_samples() - two_way0, static_cast<uint64_t>(span_s) + 3);
 
   // The truth inside the bound for every reading, and not far from zero.
@@ -288,7 +291,11 @@ TEST_F(Beacon, AnAgentPollsWhenTheMasterServesNoBeacons) {
   }, 20s, &st));
   EXPECT_EQ(st.sync_mode(), "beacon (no stream: polling)");
   EXPECT_EQ(st.beacons_received(), 0u);
-  EXPECT_NE(st.last_error().find("beacon.enabled"), std::string::npos) << st.last_error();
+  // The agent may have tried before the master listened (connection
+  // refused); the master's own refusal follows within the stream's backoff.
+  EXPECT_TRUE(status_until([](const v1::AgentStatus& s) {
+    return s.last_error().find("beacon.enabled") != std::string::npos;
+  }, 10s, &st)) << st.last_error();
   Tally t = readings_for(*clock, 1s);
   EXPECT_EQ(t.violations, 0u);
 }
