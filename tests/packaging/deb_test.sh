@@ -228,7 +228,7 @@ expect() {
       echo "-rw-r--r-- ./usr/lib/sysusers\.d/timesync-master\.conf"
       echo "-rw-r--r-- ./usr/share/doc/timesync-master/README\.md" ;;
     timesync-agent)
-      for b in timesync-agent timesyncctl timesync-now timesync-probe; do
+      for b in timesync-agent timesyncctl timesync-now timesync-probe timesync-run; do
         echo "-rwxr-xr-x ./usr/bin/$b"
       done
       echo "-rw-r--r-- ./etc/timesync/client\.yaml"
