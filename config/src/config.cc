@@ -565,6 +565,9 @@ std::vector<Key<Cfg>> tail_keys() {
                "Period of temperature-like frequency steps; 0 = never."),
       key<Cfg>(TS_FIELD(sim_clock.step_ppm), Real{0, -1000, 1000},
                "Size of each frequency step, ppm (applied, then removed, in turn)."),
+      key<Cfg>(TS_FIELD(sim_clock.step_ramp_s), Duration{0, 0, 1e6},
+               "Each frequency step is a linear ramp this long (a heater switched on); "
+               "0 = a jump. At most step_every_s."),
       key<Cfg>(TS_FIELD(sim_clock.seed), Int{1, 0, std::numeric_limits<int64_t>::max()},
                "Random-number seed, so a simulated run can be replayed."),
   };
@@ -587,6 +590,14 @@ std::vector<Rule<Cfg>> sim_clock_rules() {
                     ? ""
                     : "steps are off (sim_clock.step_every_s is 0), so step_ppm " +
                           fmt(c.sim_clock.step_ppm) + " would be ignored";
+       }},
+      {"sim_clock.step_every_s", "sim_clock.step_ramp_s",
+       "sim_clock.step_ramp_s is at most sim_clock.step_every_s",
+       [](const Cfg& c) -> std::string {
+         return c.sim_clock.step_ramp_s <= c.sim_clock.step_every_s
+                    ? ""
+                    : fmt(c.sim_clock.step_ramp_s) + " is longer than the step period " +
+                          fmt(c.sim_clock.step_every_s) + " s";
        }},
   };
 }

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kCommonKeys = {
     "role", "id", "log_level", "sim_clock.enabled", "sim_clock.initial_offset_s",
     "sim_clock.freq_ppm", "sim_clock.wander_ppb_per_sqrt_s", "sim_clock.step_every_s",
-    "sim_clock.step_ppm", "sim_clock.seed"};
+    "sim_clock.step_ppm", "sim_clock.step_ramp_s", "sim_clock.seed"};
 
 std::vector<std::string> with_common(std::vector<std::string> own) {
   own.insert(own.end(), kCommonKeys.begin(), kCommonKeys.end());
@@ -139,7 +139,7 @@ TEST(ConfigDefaults, MatchTheSpecification) {
   EXPECT_EQ(c.bound, (ClientConfig::Bound{10, 1}));
   EXPECT_EQ(c.alarm, (ClientConfig::Alarm{1000, 0.8, 5, 10}));
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
-  EXPECT_EQ(c.sim_clock, (SimClock{false, 0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(c.sim_clock, (SimClock{false, 0, 0, 0, 0, 0, 0, 1}));
   MasterConfig m;
   EXPECT_EQ(m.id, "");
   EXPECT_EQ(m.listen, "0.0.0.0:7450");
@@ -162,7 +162,8 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
       "  void_after_s: 20\n"
       "log_level: debug\n"
       "sim_clock:\n  enabled: true\n  initial_offset_s: -0.25\n  freq_ppm: 12.5\n"
-      "  wander_ppb_per_sqrt_s: 3\n  step_every_s: 60\n  step_ppm: -2\n  seed: 42\n");
+      "  wander_ppb_per_sqrt_s: 3\n  step_every_s: 60\n  step_ppm: -2\n  step_ramp_s: 15\n"
+      "  seed: 42\n");
   ASSERT_TRUE(r.ok()) << r.error;
   ClientConfig e;
   e.id = "agent-7";
@@ -175,7 +176,7 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   e.bound = {20, 2.5};
   e.alarm = {50, 0.5, 7, 20};
   e.log_level = LogLevel::kDebug;
-  e.sim_clock = {true, -0.25, 12.5, 3, 60, -2, 42};
+  e.sim_clock = {true, -0.25, 12.5, 3, 60, -2, 15, 42};
   EXPECT_EQ(*r.value, e);
 }
 
@@ -185,7 +186,8 @@ TEST_F(ConfigTest, EveryMasterKeyReachesItsField) {
       "realtime_step_threshold_ms: 5\nmaster_error_ns: 1500\nworker_threads: 8\n"
       "log_level: warning\n"
       "sim_clock:\n  enabled: yes\n  initial_offset_s: 100\n  freq_ppm: -40\n"
-      "  wander_ppb_per_sqrt_s: 0.5\n  step_every_s: 0.001\n  step_ppm: 1\n  seed: 0\n");
+      "  wander_ppb_per_sqrt_s: 0.5\n  step_every_s: 0.001\n  step_ppm: 1\n  step_ramp_s: 0.0005\n"
+      "  seed: 0\n");
   ASSERT_TRUE(r.ok()) << r.error;
   MasterConfig e;
   e.id = "m1";
@@ -195,7 +197,7 @@ TEST_F(ConfigTest, EveryMasterKeyReachesItsField) {
   e.master_error_ns = 1500;
   e.worker_threads = 8;
   e.log_level = LogLevel::kWarning;
-  e.sim_clock = {true, 100, -40, 0.5, 0.001, 1, 0};
+  e.sim_clock = {true, 100, -40, 0.5, 0.001, 1, 0.0005, 0};
   EXPECT_EQ(*r.value, e);
 }
 
@@ -465,6 +467,9 @@ TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {
                   "step_ppm 5 would be ignored"));
   EXPECT_EQ(master_error(std::string(kMasterBase) + "sim_clock:\n  step_every_s: 0.0005\n"),
             at(3, "key 'sim_clock.step_every_s': 0.0005 must be 0 (never) or at least 0.001"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) +
+                         "sim_clock:\n  step_every_s: 10\n  step_ppm: 20\n  step_ramp_s: 12\n"),
+            at(5, "key 'sim_clock.step_ramp_s': 12 is longer than the step period 10 s"));
 }
 
 TEST_F(ConfigTest, MalformedYaml) {

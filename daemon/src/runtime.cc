@@ -135,6 +135,7 @@ std::unique_ptr<TimeSource> make_time_source(const config::SimClock& sim, int64_
   p.wander_ppb_per_sqrt_s = sim.wander_ppb_per_sqrt_s;
   p.step_every_s = sim.step_every_s;
   p.step_ppm = sim.step_ppm;
+  p.step_ramp_s = sim.step_ramp_s;
   p.seed = static_cast<uint64_t>(sim.seed);
   return make_sim_oscillator(p, origin_ns);
 }

@@ -114,6 +114,9 @@ std::string sim_params_error(const SimOscillatorParams& p) {
     return "step_every_s must be 0 (off) or in [1e-3, 1e9] s";
   }
   if (bad(p.step_ppm, -1e5, 1e5)) return "step_ppm must be within +-1e5";
+  if (bad(p.step_ramp_s, 0, 1e9) || (p.step_ramp_s > 0 && p.step_ramp_s > p.step_every_s)) {
+    return "step_ramp_s must be in [0, step_every_s]";
+  }
   return "";
 }
 
@@ -124,11 +127,13 @@ SimulatedOscillator::SimulatedOscillator(const SimOscillatorParams& params, int6
   params_.wander_ppb_per_sqrt_s = finite_clamp(params.wander_ppb_per_sqrt_s, 0, 1e5);
   params_.step_every_s = finite_clamp(params.step_every_s, 0, 1e9);
   params_.step_ppm = finite_clamp(params.step_ppm, -1e5, 1e5);
+  params_.step_ramp_s = finite_clamp(params.step_ramp_s, 0, params_.step_every_s);
 
   offset_ns_ = round_ns(static_cast<long double>(params_.initial_offset_s) * 1e9L);
   base_ = static_cast<long double>(params_.freq_ppm) / 1e6L;
   step_ = static_cast<long double>(params_.step_ppm) / 1e6L;
   step_period_ns_ = round_ns(static_cast<long double>(params_.step_every_s) * 1e9L);
+  step_ramp_ns_ = std::min(step_period_ns_, round_ns(static_cast<long double>(params_.step_ramp_s) * 1e9L));
   if (params_.wander_ppb_per_sqrt_s > 0) {
     // Random walk: variance grows linearly in time, so per 100 ms segment the
     // step sigma is the per-sqrt(s) figure times sqrt(0.1 s).
@@ -143,7 +148,14 @@ SimulatedOscillator::~SimulatedOscillator() = default;
 
 long double SimulatedOscillator::step_level(int64_t e) const {
   if (step_period_ns_ <= 0 || e < 0) return 0;
-  return (e / step_period_ns_) % 2 == 1 ? step_ : 0;
+  const int64_t n = e / step_period_ns_;
+  if (n == 0) return 0;
+  // Fraction of the way through this period's ramp (1 once it is done).
+  const int64_t x = e - n * step_period_ns_;
+  const long double r = step_ramp_ns_ > 0 && x < step_ramp_ns_
+                            ? static_cast<long double>(x) / static_cast<long double>(step_ramp_ns_)
+                            : 1.0L;
+  return n % 2 == 1 ? step_ * r : step_ * (1 - r);
 }
 
 // Integral of (freq) over [start, start + e], in ns.
@@ -151,11 +163,24 @@ long double SimulatedOscillator::drift_ns(int64_t e) const {
   long double d = base_ * static_cast<long double>(e);
   if (e <= 0) return d;
   if (step_period_ns_ > 0 && step_ != 0) {
-    // Whole "on" periods (the odd-numbered ones) plus the running one, counted
-    // in integer ns so the square wave integrates exactly.
+    // Whole periods, then the running one. An "on" period (odd) ramps up over
+    // R and holds: T - R/2 of full-step time; an "off" one (even, from 2) ramps
+    // down: R/2. Counted in integer ns where it can be, so a square wave
+    // (R = 0) integrates exactly.
     const int64_t n = e / step_period_ns_;
-    const int64_t on_ns = (n / 2) * step_period_ns_ + (n % 2 == 1 ? e % step_period_ns_ : 0);
-    d += step_ * static_cast<long double>(on_ns);
+    const int64_t x = e - n * step_period_ns_;
+    const long double T = static_cast<long double>(step_period_ns_);
+    const long double R = static_cast<long double>(step_ramp_ns_);
+    const long double X = static_cast<long double>(x);
+    long double full = static_cast<long double>(n / 2) * (T - R / 2);
+    if (n >= 1) full += static_cast<long double>((n - 1) / 2) * (R / 2);
+    long double part = 0;
+    if (n % 2 == 1) {
+      part = X < R ? X * X / (2 * R) : X - R / 2;
+    } else if (n >= 2) {
+      part = X < R ? X - X * X / (2 * R) : R / 2;
+    }
+    d += step_ * (full + part);
   }
   if (wander_) {
     const int64_t k = std::min(e / kSegmentNs, kHorizonSegments - 1);
@@ -220,9 +245,9 @@ std::string SimulatedOscillator::describe() const {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "simulated oscillator: offset %.9g s, freq %.6g ppm, wander %.6g ppb/sqrt(s), "
-                "steps +-%.6g ppm every %.6g s, seed %llu",
+                "steps +-%.6g ppm every %.6g s (ramp %.6g s), seed %llu",
                 params_.initial_offset_s, params_.freq_ppm, params_.wander_ppb_per_sqrt_s,
-                params_.step_ppm, params_.step_every_s,
+                params_.step_ppm, params_.step_every_s, params_.step_ramp_s,
                 static_cast<unsigned long long>(params_.seed));
   return buf;
 }

@@ -130,6 +130,37 @@ TEST(SimOscillator, StepsAlternateSignOnSchedule) {
   EXPECT_EQ(make_monotonic_raw_source()->rate_vs_host_ppb(kStart), 0.0);
 }
 
+// A ramped step (a heater switched on): the frequency moves linearly over
+// step_ramp_s, holds, and ramps back down; the phase is its exact integral.
+TEST(SimOscillator, RampedStepsMoveLinearlyAndIntegrateExactly) {
+  SimOscillatorParams p;
+  p.freq_ppm = 2;
+  p.step_every_s = 10;
+  p.step_ppm = 20;
+  p.step_ramp_s = 4;
+  SimulatedOscillator osc(p, kStart);
+  EXPECT_DOUBLE_EQ(osc.freq_ppm_at(kStart + 10 * kSec), 2.0);
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 11 * kSec), 7.0, 1e-9);    // a quarter up
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 14 * kSec), 22.0, 1e-9);   // at the top
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 19 * kSec), 22.0, 1e-9);
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 22 * kSec), 12.0, 1e-9);   // half way down
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 25 * kSec), 2.0, 1e-9);
+  EXPECT_NEAR(osc.freq_ppm_at(kStart + 31 * kSec), 7.0, 1e-9);    // the next one
+  // Phase at 33 s: 33 s at 2 ppm, plus the step's area: up ramp 4 s x 20 / 2,
+  // 6 s on, down ramp 4 s x 20 / 2, then 3 s into the next up ramp (20 x 9 / 8).
+  const double area_us = 2 * 33 + 20 * (2 + 6) + 20 * 2 + 20 * 9.0 / 8;
+  EXPECT_LE(std::llabs(osc.truth_offset_ns(kStart + 33 * kSec) - std::llround(area_us * 1e3)), 1);
+  // Numerically: the phase is the integral of the frequency, ns by ns.
+  long double sum = 0;
+  const int64_t dt = 1'000'000;
+  for (int64_t t = 0; t < 45 * kSec; t += dt) {
+    sum += osc.freq_ppm_at(kStart + t + dt / 2) * 1e-6L * static_cast<long double>(dt);
+  }
+  EXPECT_LE(std::fabs(static_cast<double>(sum) - static_cast<double>(osc.truth_offset_ns(kStart + 45 * kSec))), 2.0);
+  p.step_ramp_s = 11;
+  EXPECT_NE(sim_params_error(p), "");
+}
+
 // The frequency's 1 s increments have sigma = wander * sqrt(1 s), and the phase
 // is exactly the integral of the frequency (to < 1 ns rounding) over an hour.
 TEST(SimOscillator, WanderMatchesSigmaAndIntegratesExactly) {

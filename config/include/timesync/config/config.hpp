@@ -49,6 +49,7 @@ struct SimClock {
   double wander_ppb_per_sqrt_s = 0;    // random-walk frequency noise
   double step_every_s = 0;             // period of frequency steps; 0 = never
   double step_ppm = 0;                 // size of each frequency step
+  double step_ramp_s = 0;              // each step is a linear ramp this long; 0 = a jump
   int64_t seed = 1;                    // random-number seed, so a run can be replayed
   bool operator==(const SimClock&) const = default;
 };

@@ -14,6 +14,9 @@
 //   - steps: every step_every_s the frequency changes by +step_ppm, then
 //     -step_ppm, then +step_ppm ... (a thermal transient that comes and goes):
 //     freq is base for [0, T), base + step for [T, 2T), base for [2T, 3T), ...
+//     With step_ramp_s = R > 0 each change is a linear ramp over R instead of
+//     a jump (a heater switched on: tens of ppm over seconds): base + step x
+//     min(1, (e - T) / R) in [T, 2T), then back down over R from 2T, ...
 //   - before start_host_ns the frequency is freq_ppm alone.
 // Integration is per segment in long double and rounded to the nearest ns once,
 // so the accumulated error stays far below 1 ns over days.
@@ -36,6 +39,7 @@ struct SimOscillatorParams {
   double wander_ppb_per_sqrt_s = 0;   // [0, 1e5]; 0 disables wander
   double step_every_s = 0;            // 0 disables steps, else [1e-3, 1e9]
   double step_ppm = 0;                // |.| <= 1e5
+  double step_ramp_s = 0;             // [0, step_every_s]; 0 = instant steps
   uint64_t seed = 1;
 };
 
@@ -83,6 +87,7 @@ class SimulatedOscillator final : public TimeSource {
   long double base_;           // fractional
   long double step_;           // fractional
   int64_t step_period_ns_;     // 0 = no steps
+  int64_t step_ramp_ns_;       // 0 = instant steps
   std::unique_ptr<Wander> wander_;  // null when wander is 0
 };
 
