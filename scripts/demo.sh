@@ -5,8 +5,8 @@
 #
 # One master and two agents on loopback, as real processes talking gRPC, each
 # agent on a simulated crystal: "camera" runs 35 ppm fast and starts 250 ms
-# off, "sensor" runs 20 ppm slow and starts 1.5 s off. timesyncctl monitor
-# prints a live table per agent (offset, frequency estimate, bound, status and
+# off, "sensor" runs 20 ppm slow and starts 1.5 s off. The truth monitor
+# (lab/truth-monitor, built but not installed) prints a live table per agent (offset, frequency estimate, bound, status and
 # the TRUE error of the time applications read from the agent's shared segment)
 # and counts readings, sampled every millisecond, whose truth left the bound.
 # At 40% of the run the master is killed for 8 s: holdover, then the
@@ -73,7 +73,7 @@ pids+=("$!")
 
 echo "timesync demo: master 127.0.0.1:17450, agents camera (+35 ppm) and sensor (-20 ppm), ${seconds} s"
 rc=0
-"$bin/tools/timesyncctl" monitor --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
+"$bin/lab/truth-monitor/timesync-truth-monitor" --target 127.0.0.1:17451 --target 127.0.0.1:17452 \
   --duration-s "$seconds" --interval-ms 2000 --settle-s 5 \
   --truth-master-config "$cfg/master.yaml" --sim-origin-ns "$origin" || rc=$?
 echo

@@ -1,5 +1,5 @@
 // The libgpiod backend's error paths on a machine without a GPIO chip. (With a
-// chip, tools/qemu-gpio-sim runs these binaries against the kernel's gpio-sim:
+// chip, lab/qemu-gpio-sim runs these binaries against the kernel's gpio-sim:
 // see TIMESYNC_GPIO_SIM_CHIP below.)
 #include <sys/stat.h>
 #include <time.h>

@@ -5,7 +5,7 @@
 //
 //   timesync-netem-proxy --listen ADDR:PORT --connect ADDR:PORT [--udp]
 //       [--delay-up-ms D] [--delay-down-ms D] [--jitter-ms J] [--loss P]
-//       [--retransmit-ms R] [--seed N]
+//       [--retransmit-ms R] [--seed N] [--schedule T:UP_MS:DOWN_MS:LOSS,...]
 //
 // "up" is client -> upstream (the request leg), "down" the answer leg, so
 // unequal delays give a path asymmetry. Jitter adds a uniform [-J, +J] to each
@@ -14,7 +14,9 @@
 // retransmission timeout (--retransmit-ms, default 200, Linux's minimum RTO)
 // late, which is what a lost segment costs the application. TCP chunks of one
 // direction stay in order (a later chunk never overtakes an earlier one), as
-// TCP's reordering buffer would see to.
+// TCP's reordering buffer would see to. --schedule changes delays and loss at
+// times (seconds) after the proxy starts: a route change, a loss burst (see
+// schedule.hpp); the --delay-*/--loss values hold before its first entry.
 //
 // Holding times are on CLOCK_MONOTONIC, waited for with absolute deadlines. It prints "ready"
 // on stdout once it listens. SIGINT/SIGTERM end it.
@@ -47,13 +49,19 @@
 #include <thread>
 #include <vector>
 
+#include "schedule.hpp"
+
 namespace {
+
+using timesync::lab::Path;
+using timesync::lab::Phase;
 
 struct Options {
   std::string listen, connect;
   bool udp = false;
   double delay_up_ms = 0, delay_down_ms = 0, jitter_ms = 0, loss = 0, retransmit_ms = 200;
   uint64_t seed = 1;
+  std::vector<Phase> schedule;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -61,7 +69,7 @@ struct Options {
                "timesync-netem-proxy: %s\n"
                "usage: timesync-netem-proxy --listen ADDR:PORT --connect ADDR:PORT [--udp]\n"
                "         [--delay-up-ms D] [--delay-down-ms D] [--jitter-ms J] [--loss P]\n"
-               "         [--retransmit-ms R] [--seed N]\n",
+               "         [--retransmit-ms R] [--seed N] [--schedule T:UP_MS:DOWN_MS:LOSS,...]\n",
                why.c_str());
   std::exit(64);
 }
@@ -91,6 +99,10 @@ Options parse(int argc, char** argv) {
     else if (f == "--loss") o.loss = number(f, v, 0, 1);
     else if (f == "--retransmit-ms") o.retransmit_ms = number(f, v, 0, 60000);
     else if (f == "--seed") o.seed = static_cast<uint64_t>(number(f, v, 0, 1e18));
+    else if (f == "--schedule") {
+      std::string why;
+      if (!timesync::lab::parse_schedule(v, &o.schedule, &why)) usage(why);
+    }
     else usage("unknown option '" + f + "'");
   }
   if (o.listen.empty() || o.connect.empty()) usage("--listen and --connect are required");
@@ -123,14 +135,16 @@ int64_t now_ns() {
 // Decides each chunk's holding time. One per proxy; thread-safe.
 class Impairment {
  public:
-  explicit Impairment(const Options& o) : o_(o), rng_(o.seed) {}
-  // Holding time in ns for a chunk going up (true) or down; -1 means drop.
-  int64_t hold_ns(bool up, bool can_drop) {
+  Impairment(const Options& o, int64_t start_ns) : o_(o), start_ns_(start_ns), rng_(o.seed) {}
+  // Holding time in ns for a chunk going up (true) or down at now_ns; -1 means drop.
+  int64_t hold_ns(bool up, bool can_drop, int64_t now) {
+    const Path path = timesync::lab::path_at(o_.schedule, {o_.delay_up_ms, o_.delay_down_ms, o_.loss},
+                                             now - start_ns_);
     std::lock_guard<std::mutex> lock(mu_);
-    double ms = up ? o_.delay_up_ms : o_.delay_down_ms;
+    double ms = up ? path.delay_up_ms : path.delay_down_ms;
     if (o_.jitter_ms > 0) ms += std::uniform_real_distribution<double>(-o_.jitter_ms, o_.jitter_ms)(rng_);
     ms = std::max(ms, 0.0);
-    if (o_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < o_.loss) {
+    if (path.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < path.loss) {
       if (can_drop) return -1;
       ms += o_.retransmit_ms;
     }
@@ -139,6 +153,7 @@ class Impairment {
 
  private:
   const Options o_;
+  const int64_t start_ns_;
   std::mutex mu_;
   std::mt19937_64 rng_;
 };
@@ -225,8 +240,8 @@ void pump(std::shared_ptr<TcpPair> pair, bool up, Impairment* imp, Scheduler* sc
   for (;;) {
     const ssize_t n = recv(from, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
-    const int64_t hold = imp->hold_ns(up, false);
-    last_release = std::max(last_release, now_ns() + hold);
+    const int64_t now = now_ns();
+    last_release = std::max(last_release, now + imp->hold_ns(up, false, now));
     if (n <= 0) {
       // EOF or error: pass the half-close on after the same delay.
       sched->at(last_release, [pair, to] { shutdown(to, SHUT_WR); });
@@ -329,11 +344,12 @@ void run_udp(const Options& o, Impairment* imp, Scheduler* sched) {
           connect(fd, reinterpret_cast<const sockaddr*>(&up), ulen);
           it = peers.emplace(key, Peer{from, flen, fd}).first;
         }
-        const int64_t hold = imp->hold_ns(true, true);
+        const int64_t now = now_ns();
+        const int64_t hold = imp->hold_ns(true, true, now);
         if (hold >= 0) {
           auto data = std::make_shared<std::string>(buf.data(), static_cast<size_t>(n));
           const int fd = it->second.fd;
-          sched->at(now_ns() + hold, [fd, data] { send(fd, data->data(), data->size(), 0); });
+          sched->at(now + hold, [fd, data] { send(fd, data->data(), data->size(), 0); });
         }
       }
     }
@@ -341,11 +357,12 @@ void run_udp(const Options& o, Impairment* imp, Scheduler* sched) {
       if (!(fds[i].revents & POLLIN)) continue;
       const ssize_t n = recv(fds[i].fd, buf.data(), buf.size(), 0);
       if (n < 0) continue;
-      const int64_t hold = imp->hold_ns(false, true);
+      const int64_t now = now_ns();
+      const int64_t hold = imp->hold_ns(false, true, now);
       if (hold < 0) continue;
       auto data = std::make_shared<std::string>(buf.data(), static_cast<size_t>(n));
       const Peer peer = *order[i - 1];
-      sched->at(now_ns() + hold, [lfd, peer, data] {
+      sched->at(now + hold, [lfd, peer, data] {
         sendto(lfd, data->data(), data->size(), 0, reinterpret_cast<const sockaddr*>(&peer.addr), peer.len);
       });
     }
@@ -357,7 +374,7 @@ void run_udp(const Options& o, Impairment* imp, Scheduler* sched) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   signal(SIGPIPE, SIG_IGN);
-  Impairment imp(o);
+  Impairment imp(o, now_ns());
   Scheduler sched;
   if (o.udp) run_udp(o, &imp, &sched);
   else run_tcp(o, &imp, &sched);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the minimal x86_64 test kernel (with gpio-sim) that run.sh boots.
 #
-#   tools/qemu-gpio-sim/build-kernel.sh [--force]
+#   lab/qemu-gpio-sim/build-kernel.sh [--force]
 #
 # Idempotent: extracts Debian's linux-source-6.1 into the cache dir
 # (default /var/cache/timesync-qemu, see common.sh), configures it as

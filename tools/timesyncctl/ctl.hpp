@@ -31,11 +31,6 @@ struct Args {
   double timeout_s = 0;
   double duration_s = 0;
   int interval_ms = 1000;
-  std::string truth_config;
-  int64_t sim_origin_ns = -1;
-  double settle_s = 0;
-  std::string json_path, trace_path;
-  int trace_ms = 20;
   config::ClientTls tls;  // --ca/--cert/--key/--server-name
 };
 
@@ -75,6 +70,5 @@ int cmd_now(const Args& a);
 int cmd_watch(const Args& a);
 int cmd_health(const Args& a);
 int cmd_alarms(const Args& a);
-int cmd_monitor(const Args& a);
 
 }  // namespace timesync::ctl

@@ -6,9 +6,6 @@
 //   timesyncctl health  [TARGET] [--service NAME] [--json]
 //   timesyncctl master  [TARGET] [--json]    GetStatus of a master (default 127.0.0.1:7450)
 //   timesyncctl alarms  [TARGET] [--count N] [--timeout-s S] [--json]
-//   timesyncctl monitor TARGET... [--duration-s S] [--interval-ms MS] [--settle-s S]
-//                       [--truth-master-config FILE --sim-origin-ns N]
-//                       [--json FILE] [--trace FILE] [--trace-ms MS]
 //   TLS to a master: --ca FILE [--cert FILE --key FILE] [--server-name NAME]
 //
 // status: what `chronyc tracking` shows, for one agent: master, state, offset,
@@ -18,11 +15,10 @@
 // does: the synchronized time and its bound.
 // watch: one status line per agent per interval, and every alarm as the agent
 // raises or clears it (WatchAlarms), until Ctrl-C; --json gives JSON lines.
-// monitor: the test bed's instrument (see monitor.cc).
 //
-// Exit codes: 0 ok; 1 RPC failed or segment unreadable (monitor: the truth
-// left the bound); 2 health not SERVING; 3 now: out of sync (timestamps
-// refused); 64 usage.
+// Exit codes: 0 ok; 1 RPC failed or segment unreadable; 2 health not SERVING;
+// 3 now: out of sync (timestamps refused); 64 usage.
+// (The test bed's truth monitor is lab/truth-monitor, not installed.)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -30,7 +26,6 @@
 #include <string>
 
 #include "ctl.hpp"
-#include "timesync/daemon/runtime.hpp"
 
 namespace {
 
@@ -47,9 +42,6 @@ using timesync::ctl::Args;
       "       timesyncctl health  [TARGET] [--service NAME] [--json]\n"
       "       timesyncctl master  [TARGET] [--json]\n"
       "       timesyncctl alarms  [TARGET] [--count N] [--timeout-s S] [--json]\n"
-      "       timesyncctl monitor TARGET... [--duration-s S] [--interval-ms MS] [--settle-s S]\n"
-      "                           [--truth-master-config FILE --sim-origin-ns N]\n"
-      "                           [--json FILE] [--trace FILE] [--trace-ms MS]\n"
       "TARGET is host:port (also --target). Defaults: 127.0.0.1:7450 for master, "
       "127.0.0.1:7451 otherwise.\n"
       "TLS (a master with tls set): --ca FILE [--cert FILE --key FILE] [--server-name NAME]\n"
@@ -71,8 +63,6 @@ Args parse(int argc, char** argv) {
   Args a;
   a.cmd = argv[1];
   if (a.cmd == "-h" || a.cmd == "--help") usage(nullptr);
-  // monitor writes its JSON to a file; the others print it.
-  const bool json_to_file = a.cmd == "monitor";
   for (int i = 2; i < argc; ++i) {
     const std::string f = argv[i];
     auto v = [&]() -> std::string {
@@ -88,31 +78,16 @@ Args parse(int argc, char** argv) {
     else if (f == "--timeout-s") a.timeout_s = num(f, v());
     else if (f == "--duration-s") a.duration_s = num(f, v());
     else if (f == "--interval-ms") a.interval_ms = std::max(10, static_cast<int>(num(f, v())));
-    else if (f == "--truth-master-config") a.truth_config = v();
-    else if (f == "--settle-s") a.settle_s = num(f, v());
-    else if (f == "--json" && json_to_file) a.json_path = v();
     else if (f == "--json") a.json = true;
-    else if (f == "--trace") a.trace_path = v();
-    else if (f == "--trace-ms") a.trace_ms = std::max(1, static_cast<int>(num(f, v())));
     else if (f == "--ca") a.tls.ca_file = v();
     else if (f == "--cert") a.tls.cert_file = v();
     else if (f == "--key") a.tls.key_file = v();
     else if (f == "--server-name") a.tls.server_name = v();
-    else if (f == "--sim-origin-ns") {
-      const std::string t = v();
-      if (!timesync::daemon::parse_ns(t, &a.sim_origin_ns)) {
-        usage(("bad value for --sim-origin-ns: '" + t + "'").c_str());
-      }
-    } else {
-      usage(("unknown option '" + f + "'").c_str());
-    }
+    else usage(("unknown option '" + f + "'").c_str());
   }
   if (a.targets.empty()) a.targets.push_back(a.cmd == "master" ? "127.0.0.1:7450" : "127.0.0.1:7451");
-  if (a.targets.size() > 1 && a.cmd != "watch" && a.cmd != "monitor") {
+  if (a.targets.size() > 1 && a.cmd != "watch") {
     usage(("'" + a.cmd + "' takes one target").c_str());
-  }
-  if (!a.truth_config.empty() && a.sim_origin_ns < 0) {
-    usage("--truth-master-config needs --sim-origin-ns (the origin the master was started with)");
   }
   if (a.tls.ca_file.empty() && (!a.tls.cert_file.empty() || !a.tls.server_name.empty())) {
     usage("--cert and --server-name need --ca (the CA that signed the master's certificate)");
@@ -132,6 +107,5 @@ int main(int argc, char** argv) {
   if (a.cmd == "health") return ctl::cmd_health(a);
   if (a.cmd == "master") return ctl::cmd_master(a);
   if (a.cmd == "alarms") return ctl::cmd_alarms(a);
-  if (a.cmd == "monitor") return ctl::cmd_monitor(a);
   usage(("unknown command '" + a.cmd + "'").c_str());
 }

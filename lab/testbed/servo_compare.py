@@ -3,7 +3,7 @@
 
 For every scenario, runs the same agents once per servo variant (a name and
 agent-config overrides, as --set takes them) and reports the true error of
-what each agent served (p50/p99/max, from timesyncctl monitor), readings
+what each agent served (p50/p99/max, from the truth monitor), readings
 outside the bound, time to sync, the frequency error at the end, and the
 servo's own innovation statistics (timesyncctl status --json near the end of
 the run): the self-check that needs no ground truth.

@@ -7,8 +7,9 @@ own network. The master runs in `tsb-master` (10.213.0.1), agent i in
 `tsb-somI` (10.213.0.{10+I}). Every agent runs a simulated oscillator derived
 from the host's CLOCK_MONOTONIC_RAW and the master serves that raw clock, so
 the exact true error of what each agent's segment serves is computable:
-`timesyncctl monitor` (run inside the master namespace, reading all segments
-in /dev/shm) samples it about once per millisecond with the bound.
+`timesync-truth-monitor` (lab/truth-monitor, run inside the master namespace,
+reading all segments in /dev/shm) samples it about once per millisecond with
+the bound.
 
     timesync-testbed run [--scenario NAME] [--duration S] [--agents N] [--chrony]
                          [--probe PERIOD_MS] [--calibrate]
@@ -270,7 +271,8 @@ class Bed:
             "master": os.path.join(self.build, "server", "timesync-master"),
             "agent": os.path.join(self.build, "client", "timesync-agent"),
             "ctl": os.path.join(self.build, "tools", "timesyncctl"),
-            "proxy": os.path.join(self.build, "tools", "timesync-netem-proxy"),
+            "proxy": os.path.join(self.build, "lab", "netem-proxy", "timesync-netem-proxy"),
+            "monitor": os.path.join(self.build, "lab", "truth-monitor", "timesync-truth-monitor"),
             "probe": os.path.join(self.build, "tools", "timesync-probe"),
         }
         for k, path in self.bin.items():
@@ -497,7 +499,7 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
         for i in range(agents):
             targets += ["--target", f"{Network.agent_ip(i)}:{AGENT_PORT}"]
         monitor = Proc("monitor", MASTER_NS,
-                       [bed.bin["ctl"], "monitor", *targets, "--duration-s", str(duration),
+                       [bed.bin["monitor"], *targets, "--duration-s", str(duration),
                         "--interval-ms", "500", "--settle-s", "5",
                         "--truth-master-config", f"{work}/master.yaml", "--sim-origin-ns", str(origin),
                         "--json", f"{work}/monitor.json", "--trace", f"{work}/trace.jsonl"],
