@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <limits>
 
+#include "support/daemons.hpp"
 #include "support/process.hpp"
+#include "support/rpc.hpp"
+#include "support/tally.hpp"
 #include "timesync/clock.hpp"
 #include "timesync/timebase/time_source.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
@@ -20,100 +23,21 @@ namespace timesync {
 namespace {
 
 using testing::eventually;
-using testing::Process;
+using testing::master_up;
+using testing::Tally;
+using testing::tally_for;
 using namespace std::chrono_literals;
 
 constexpr double kRateHz = 20;
 
-struct Tally {
-  uint64_t ok = 0, violations = 0;
-  double worst_abs_ns = 0;
-};
-
-void check_reading(const Clock& clock, Tally* t) {
-  const TimestampWithError r = clock.get_timestamp_with_error();
-  if (!r.ok()) return;
-  ++t->ok;
-  const double err = std::fabs(static_cast<double>(r.time.ns - r.local.ns));
-  t->worst_abs_ns = std::max(t->worst_abs_ns, err);
-  if (err > static_cast<double>(r.bound_ns)) ++t->violations;
-}
-
-class Beacon : public ::testing::Test {
+class Beacon : public testing::MasterAndAgent {
  protected:
-  void SetUp() override {
-    dir_ = testing::make_temp_dir();
-    master_port_ = testing::free_port();
-    agent_port_ = testing::free_port();
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- master log ---\n" << master_.log() << "--- agent log ---\n"
-                << agent_.log();
-    }
-    master_ = Process();
-    agent_ = Process();
-    std::filesystem::remove_all(dir_);
-  }
-  std::string master_target() const { return "127.0.0.1:" + std::to_string(master_port_); }
-  std::string agent_target() const { return "127.0.0.1:" + std::to_string(agent_port_); }
-  std::string segment() const { return dir_ + "/segment"; }
-
-  void start_master(const std::string& extra, const std::string& id = "test-master") {
-    const std::string path = dir_ + "/master.yaml";
-    testing::write_file(path, "role: master\nid: " + id + "\nlisten: \"" + master_target() +
-                                  "\"\n" + extra);
-    master_ = Process({TIMESYNC_MASTER_BIN, "--config", path}, dir_ + "/master.log");
-  }
-  void start_agent(const std::string& extra) {
-    const std::string path = dir_ + "/client.yaml";
-    testing::write_file(path, "role: client\nid: test-agent\n"
-                              "master: \"" + master_target() + "\"\n"
-                              "listen: \"" + agent_target() + "\"\n"
-                              "segment: " + segment() + "\n"
-                              "poll: {min_s: 0.05, max_s: 0.5, rpc_timeout_s: 0.5}\n"
-                              "sim_clock: {enabled: true, freq_ppm: 35, initial_offset_s: 0.25}\n" +
-                              extra);
-    agent_ = Process({TIMESYNC_AGENT_BIN, "--config", path}, dir_ + "/agent.log");
-  }
-  std::optional<v1::AgentStatus> status() const {
-    auto stub = v1::AgentService::NewStub(
-        grpc::CreateChannel(agent_target(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-    v1::AgentStatus s;
-    if (!stub->GetAgentStatus(&ctx, v1::GetAgentStatusRequest{}, &s).ok()) return std::nullopt;
-    return s;
-  }
-  // Polls the status until `done` holds for it.
+  void start_agent(const std::string& extra) { agent_.start(testing::kSimulatedAgent + extra); }
   bool status_until(const std::function<bool(const v1::AgentStatus&)>& done,
-                    std::chrono::milliseconds timeout, v1::AgentStatus* last = nullptr) {
-    return eventually([&] {
-      const std::optional<v1::AgentStatus> s = status();
-      if (!s) return false;
-      if (last != nullptr) *last = *s;
-      return done(*s);
-    }, timeout);
+                    std::chrono::milliseconds timeout, v1::AgentStatus* last = nullptr) const {
+    return testing::status_until(agent_.target(), done, timeout, last);
   }
-  std::optional<Clock> open_clock() {
-    std::optional<Clock> c;
-    eventually([&] {
-      Result<Clock> r = Clock::open(segment());
-      if (r.ok()) c.emplace(std::move(r.value()));
-      return c.has_value();
-    }, 10s);
-    return c;
-  }
-  Tally readings_for(const Clock& clock, std::chrono::milliseconds span) {
-    Tally t;
-    const int64_t until = host_raw_now_ns() + std::chrono::nanoseconds(span).count();
-    eventually([&] { check_reading(clock, &t); return host_raw_now_ns() > until; }, span + 10s);
-    return t;
-  }
-
-  std::string dir_;
-  int master_port_ = 0, agent_port_ = 0;
-  Process master_, agent_;
+  std::optional<Clock> open_clock() const { return testing::open_clock(agent_.segment()); }
 };
 
 // max_excess_us is wider than the default: on a loaded CI machine loopback
@@ -128,7 +52,7 @@ bool calibrated_and_streaming(const v1::AgentStatus& s) {
 }
 
 TEST_F(Beacon, SynchronizesAtTheBeaconRateWithTheTruthInsideTheBound) {
-  start_master("beacon: {rate_hz: 20}\n");
+  master_.start("beacon: {rate_hz: 20}\n");
   start_agent(kBeaconAgent);
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
@@ -143,7 +67,7 @@ TEST_F(Beacon, SynchronizesAtTheBeaconRateWithTheTruthInsideTheBound) {
   const uint64_t n0 = st.beacons_received(), two_way0 = st.two_way_samples(),
                  beacon_samples0 = st.beacon_samples();
   const int64_t t0 = host_raw_now_ns();
-  Tally steady = readings_for(*clock, 3s);
+  Tally steady = tally_for(*clock, 3s);
   ASSERT_TRUE(status_until([](const v1::AgentStatus&) { return true; }, 2s, &st));
   const double span_s = static_cast<double>(host_raw_now_ns() - t0) / 1e9;
   const double rate = static_cast<double>(st.beacons_received() - n0) / span_s;
@@ -155,14 +79,14 @@ TEST_F(Beacon, SynchronizesAtTheBeaconRateWithTheTruthInsideTheBound) {
   EXPECT_LE(st.two_way_samples() - two_way0, static_cast<uint64_t>(span_s) + 3);
 
   // The truth inside the bound for every reading, and not far from zero.
-  EXPECT_GT(steady.ok, 1000u);
-  EXPECT_EQ(steady.violations, 0u) << "worst |error| " << steady.worst_abs_ns << " ns";
+  EXPECT_GT(steady.served, 1000u);
+  EXPECT_EQ(steady.outside, 0u) << steady.summary();
   EXPECT_LT(steady.worst_abs_ns, 1e6);
   EXPECT_EQ(st.state(), v1::SYNC_STATE_SYNCHRONIZED);
 }
 
 TEST_F(Beacon, ANewMasterTimelineResetsTheAgentAndTheStreamReopens) {
-  start_master("beacon: {rate_hz: 20}\n");
+  master_.start("beacon: {rate_hz: 20}\n");
   start_agent(kBeaconAgent);
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
@@ -178,15 +102,15 @@ TEST_F(Beacon, ANewMasterTimelineResetsTheAgentAndTheStreamReopens) {
   ASSERT_TRUE(status_until([](const v1::AgentStatus& s) {
     return s.sync_mode().rfind("beacon (no stream", 0) == 0;
   }, 10s, &st)) << st.sync_mode();
-  start_master("beacon: {rate_hz: 20}\n", "other-master");
+  master_.start("beacon: {rate_hz: 20}\n", "other-master");
   ASSERT_TRUE(status_until([&](const v1::AgentStatus& s) {
     return s.master_id() == "other-master" && s.published_epoch() > epoch0 &&
            s.beacon_streams_opened() >= 2 && calibrated_and_streaming(s);
   }, 30s, &st)) << st.master_id() << " epoch " << st.published_epoch() << " streams "
                 << st.beacon_streams_opened() << " " << st.sync_mode();
-  Tally after = readings_for(*clock, 2s);
-  EXPECT_GT(after.ok, 500u);
-  EXPECT_EQ(after.violations, 0u) << "worst |error| " << after.worst_abs_ns << " ns";
+  Tally after = tally_for(*clock, 2s);
+  EXPECT_GT(after.served, 500u);
+  EXPECT_EQ(after.outside, 0u) << after.summary();
 }
 
 // ---- StreamTime refusals, straight against the master.
@@ -222,21 +146,13 @@ grpc::Status refused(const std::string& target, const v1::StreamTimeRequest& req
   return call.finish(false);
 }
 
-bool master_up(const std::string& target) {
-  auto stub = v1::TimeService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 500ms);
-  v1::GetStatusResponse r;
-  return stub->GetStatus(&ctx, v1::GetStatusRequest{}, &r).ok();
-}
-
 TEST_F(Beacon, MalformedAndUnservableStreamRequestsGetAStatus) {
-  start_master("beacon: {rate_hz: 20, max_streams: 1}\n");
-  ASSERT_TRUE(eventually([&] { return master_up(master_target()); }, 10s));
+  master_.start("beacon: {rate_hz: 20, max_streams: 1}\n");
+  ASSERT_TRUE(eventually([&] { return master_up(master_.target()); }, 10s));
 
   v1::StreamTimeRequest long_id;
   long_id.set_client_id(std::string(300, 'x'));
-  grpc::Status st = refused(master_target(), long_id);
+  grpc::Status st = refused(master_.target(), long_id);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("client_id"), std::string::npos) << st.error_message();
 
@@ -244,7 +160,7 @@ TEST_F(Beacon, MalformedAndUnservableStreamRequestsGetAStatus) {
                      std::numeric_limits<double>::infinity()}) {
     v1::StreamTimeRequest req;
     req.set_max_rate_hz(bad);
-    st = refused(master_target(), req);
+    st = refused(master_.target(), req);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
     EXPECT_NE(st.error_message().find("max_rate_hz"), std::string::npos) << st.error_message();
   }
@@ -253,7 +169,7 @@ TEST_F(Beacon, MalformedAndUnservableStreamRequestsGetAStatus) {
   // takes the only stream slot, so a second stream is refused.
   v1::StreamTimeRequest slow;
   slow.set_max_rate_hz(5);
-  StreamCall first(master_target(), slow);
+  StreamCall first(master_.target(), slow);
   v1::TimeBeacon b1, b2;
   ASSERT_TRUE(first.read(&b1));
   ASSERT_TRUE(first.read(&b2));
@@ -263,25 +179,25 @@ TEST_F(Beacon, MalformedAndUnservableStreamRequestsGetAStatus) {
   EXPECT_EQ(b1.master_id(), "test-master");
   EXPECT_EQ(b1.timebase(), v1::TIMEBASE_MONOTONIC);
   EXPECT_NE(b1.master_epoch(), 0u);
-  st = refused(master_target(), v1::StreamTimeRequest{});
+  st = refused(master_.target(), v1::StreamTimeRequest{});
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(st.error_message().find("max_streams"), std::string::npos) << st.error_message();
   first.finish(true);
   // The slot is free again once the master has seen the cancellation.
-  EXPECT_TRUE(eventually([&] { return refused(master_target(), v1::StreamTimeRequest{}).ok(); }, 5s));
+  EXPECT_TRUE(eventually([&] { return refused(master_.target(), v1::StreamTimeRequest{}).ok(); }, 5s));
 
   // Beacons switched off: FAILED_PRECONDITION, and GetTime still answers.
   master_.signal(SIGTERM);
   ASSERT_EQ(master_.wait(5s), 0);
-  start_master("beacon: {enabled: false}\n");
-  ASSERT_TRUE(eventually([&] { return master_up(master_target()); }, 10s));
-  st = refused(master_target(), v1::StreamTimeRequest{});
+  master_.start("beacon: {enabled: false}\n");
+  ASSERT_TRUE(eventually([&] { return master_up(master_.target()); }, 10s));
+  st = refused(master_.target(), v1::StreamTimeRequest{});
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(st.error_message().find("beacon.enabled"), std::string::npos) << st.error_message();
 }
 
 TEST_F(Beacon, AnAgentPollsWhenTheMasterServesNoBeacons) {
-  start_master("beacon: {enabled: false}\n");
+  master_.start("beacon: {enabled: false}\n");
   start_agent(kBeaconAgent);
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
@@ -296,8 +212,8 @@ TEST_F(Beacon, AnAgentPollsWhenTheMasterServesNoBeacons) {
   EXPECT_TRUE(status_until([](const v1::AgentStatus& s) {
     return s.last_error().find("beacon.enabled") != std::string::npos;
   }, 10s, &st)) << st.last_error();
-  Tally t = readings_for(*clock, 1s);
-  EXPECT_EQ(t.violations, 0u);
+  Tally t = tally_for(*clock, 1s);
+  EXPECT_EQ(t.outside, 0u);
 }
 
 }  // namespace

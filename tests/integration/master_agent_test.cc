@@ -11,8 +11,10 @@
 #include <mutex>
 #include <thread>
 
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "support/daemons.hpp"
 #include "support/process.hpp"
+#include "support/rpc.hpp"
+#include "support/tally.hpp"
 #include "timesync/clock.hpp"
 #include "timesync/timebase/time_source.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
@@ -21,95 +23,16 @@ namespace timesync {
 namespace {
 
 using testing::eventually;
-using testing::Process;
+using testing::health;
+using testing::kSimulatedAgent;
+using testing::Tally;
 using namespace std::chrono_literals;
 
-struct Tally {
-  uint64_t ok = 0, refused = 0, violations = 0;
-  double worst_abs_ns = 0;
-};
-
-// One reading: if served, is the truth inside the bound?
-void check_reading(const Clock& clock, Tally* t) {
-  const TimestampWithError r = clock.get_timestamp_with_error();
-  if (!r.ok()) {
-    ++t->refused;
-    return;
-  }
-  ++t->ok;
-  const double err = std::fabs(static_cast<double>(r.time.ns - r.local.ns));
-  t->worst_abs_ns = std::max(t->worst_abs_ns, err);
-  if (err > static_cast<double>(r.bound_ns)) ++t->violations;
-}
-
-class MasterAgent : public ::testing::Test {
+class MasterAgent : public testing::MasterAndAgent {
  protected:
-  void SetUp() override {
-    dir_ = testing::make_temp_dir();
-    master_port_ = testing::free_port();
-    agent_port_ = testing::free_port();
-    master_yaml_ = dir_ + "/master.yaml";
-    testing::write_file(master_yaml_, "role: master\nid: test-master\nlisten: \"127.0.0.1:" +
-                                          std::to_string(master_port_) + "\"\n");
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- master log ---\n" << master_.log() << "--- agent log ---\n"
-                << agent_.log();
-    }
-    master_ = Process();
-    agent_ = Process();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string agent_yaml(const std::string& extra) {
-    const std::string path = dir_ + "/client.yaml";
-    testing::write_file(path, "role: client\nid: test-agent\n"
-                              "master: \"127.0.0.1:" + std::to_string(master_port_) + "\"\n"
-                              "listen: \"127.0.0.1:" + std::to_string(agent_port_) + "\"\n"
-                              "segment: " + segment() + "\n"
-                              "poll: {min_s: 0.05, max_s: 0.5, rpc_timeout_s: 0.5}\n"
-                              "sim_clock: {enabled: true, freq_ppm: 35, initial_offset_s: 0.25}\n" +
-                              extra);
-    return path;
-  }
-  std::string segment() const { return dir_ + "/segment"; }
-  void start_master() {
-    master_ = Process({TIMESYNC_MASTER_BIN, "--config", master_yaml_}, dir_ + "/master.log");
-  }
-  void start_agent(const std::string& extra) {
-    agent_ = Process({TIMESYNC_AGENT_BIN, "--config", agent_yaml(extra)}, dir_ + "/agent.log");
-  }
-  std::string agent_target() const { return "127.0.0.1:" + std::to_string(agent_port_); }
-  std::string master_target() const { return "127.0.0.1:" + std::to_string(master_port_); }
-
-  std::optional<Clock> open_clock() {
-    std::optional<Clock> c;
-    eventually([&] {
-      Result<Clock> r = Clock::open(segment());
-      if (r.ok()) c.emplace(std::move(r.value()));
-      return c.has_value();
-    }, 10s);
-    return c;
-  }
-
-  std::string dir_, master_yaml_;
-  int master_port_ = 0, agent_port_ = 0;
-  Process master_, agent_;
+  void start_agent(const std::string& extra) { agent_.start(kSimulatedAgent + extra); }
+  std::optional<Clock> open_clock() const { return testing::open_clock(agent_.segment()); }
 };
-
-grpc::health::v1::HealthCheckResponse::ServingStatus health(const std::string& target,
-                                                            const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-  grpc::health::v1::HealthCheckRequest req;
-  req.set_service(service);
-  grpc::health::v1::HealthCheckResponse resp;
-  if (!stub->Check(&ctx, req, &resp).ok()) return grpc::health::v1::HealthCheckResponse::UNKNOWN;
-  return resp.status();
-}
 
 // Collects the agent's alarm stream on a thread of its own.
 class AlarmWatcher {
@@ -152,23 +75,19 @@ class AlarmWatcher {
 };
 
 v1::AgentStatus agent_status(const std::string& target) {
-  auto stub = v1::AgentService::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-  v1::AgentStatus s;
-  EXPECT_TRUE(stub->GetAgentStatus(&ctx, v1::GetAgentStatusRequest{}, &s).ok());
-  return s;
+  const std::optional<v1::AgentStatus> s = testing::agent_status(target);
+  EXPECT_TRUE(s.has_value());
+  return s.value_or(v1::AgentStatus{});
 }
 
 TEST_F(MasterAgent, SynchronizesKeepsTheTruthInsideTheBoundAndRidesOutAMasterOutage) {
-  start_master();
+  master_.start();
   // unreachable_after_s exceeds poll.max_s + rpc_timeout_s, so holdover shows
   // before the alarm.
   start_agent("alarm: {max_error_us: 5000, unreachable_after_s: 2.0, void_after_s: 10}\n");
-  ASSERT_TRUE(eventually([&] { return health(agent_target(), "") ==
+  ASSERT_TRUE(eventually([&] { return health(agent_.target(), "") ==
                                       grpc::health::v1::HealthCheckResponse::SERVING; }, 10s));
-  AlarmWatcher alarms(agent_target());
+  AlarmWatcher alarms(agent_.target());
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
 
@@ -177,18 +96,16 @@ TEST_F(MasterAgent, SynchronizesKeepsTheTruthInsideTheBoundAndRidesOutAMasterOut
   ASSERT_TRUE(eventually([&] { return clock->is_synchronized(); }, 15s));
   std::cerr << "synchronized after " << static_cast<double>(host_raw_now_ns() - t_start) / 1e9
             << " s of waiting\n";
-  EXPECT_EQ(health(agent_target(), "timesync.v1.AgentService"),
+  EXPECT_EQ(health(agent_.target(), "timesync.v1.AgentService"),
             grpc::health::v1::HealthCheckResponse::SERVING);
 
   // 2. Every reading for 3 s: the truth is inside the bound.
-  Tally steady;
-  const int64_t until = host_raw_now_ns() + 3'000'000'000;
-  eventually([&] { check_reading(*clock, &steady); return host_raw_now_ns() > until; }, 10s);
-  EXPECT_GT(steady.ok, 1000u);
-  EXPECT_EQ(steady.violations, 0u) << "worst |error| " << steady.worst_abs_ns << " ns";
+  const Tally steady = testing::tally_for(*clock, 3s);
+  EXPECT_GT(steady.served, 1000u);
+  EXPECT_EQ(steady.outside, 0u) << steady.summary();
   // The master's rate against the +35 ppm local clock is -34.9988 ppm; the
   // estimate must agree within the uncertainty the agent claims for it.
-  const v1::AgentStatus st = agent_status(agent_target());
+  const v1::AgentStatus st = agent_status(agent_.target());
   ASSERT_GT(st.freq_sigma_ppb(), 0);
   EXPECT_NEAR(st.freq_ppm(), -34.9988, 5 * st.freq_sigma_ppb() / 1e3 + 1.0);
   EXPECT_EQ(st.state(), v1::SYNC_STATE_SYNCHRONIZED);
@@ -202,11 +119,11 @@ TEST_F(MasterAgent, SynchronizesKeepsTheTruthInsideTheBoundAndRidesOutAMasterOut
   ASSERT_TRUE(eventually([&] {
     const TimestampWithError r = clock->get_timestamp_with_error();
     saw_holdover |= r.ok() && r.status == ClockStatus::kHoldover;
-    check_reading(*clock, &outage);
+    testing::check_reading(*clock, &outage);
     return alarms.has(v1::AlarmEvent::RAISED);
   }, 10s));
   EXPECT_TRUE(saw_holdover);
-  EXPECT_EQ(outage.violations, 0u);
+  EXPECT_EQ(outage.outside, 0u) << outage.summary();
   const v1::AlarmEvent raised = alarms.events().front();
   EXPECT_EQ(raised.kind(), v1::AlarmEvent::RAISED);
   EXPECT_EQ(raised.reason(), v1::ALARM_REASON_MASTER_UNREACHABLE);
@@ -216,14 +133,12 @@ TEST_F(MasterAgent, SynchronizesKeepsTheTruthInsideTheBoundAndRidesOutAMasterOut
   EXPECT_TRUE(agent_.running());
 
   // 4. Master back: resynchronized, alarm cleared, the truth inside the bound.
-  start_master();
+  master_.start();
   ASSERT_TRUE(eventually([&] { return alarms.has(v1::AlarmEvent::CLEARED); }, 15s));
   ASSERT_TRUE(eventually([&] { return clock->is_synchronized(); }, 5s));
-  Tally after;
-  const int64_t until2 = host_raw_now_ns() + 1'000'000'000;
-  eventually([&] { check_reading(*clock, &after); return host_raw_now_ns() > until2; }, 10s);
-  EXPECT_GT(after.ok, 100u);
-  EXPECT_EQ(after.violations, 0u) << "worst |error| " << after.worst_abs_ns << " ns";
+  const Tally after = testing::tally_for(*clock, 1s);
+  EXPECT_GT(after.served, 100u);
+  EXPECT_EQ(after.outside, 0u) << after.summary();
   EXPECT_NE(agent_.log().find("same timeline: continuing"), std::string::npos);
 
   // 5. SIGTERM: clean exit, and the segment says unsynchronized at once.
@@ -234,11 +149,11 @@ TEST_F(MasterAgent, SynchronizesKeepsTheTruthInsideTheBoundAndRidesOutAMasterOut
 
 TEST_F(MasterAgent, BoundAboveMaxErrorRaisesTheAlarmAndTimestampsAreRefused) {
   // 1 us: below half of any gRPC round trip, so the bound always exceeds it.
-  start_master();
+  master_.start();
   start_agent("alarm: {max_error_us: 1, clear_ratio: 0.5}\n");
-  ASSERT_TRUE(eventually([&] { return health(agent_target(), "") ==
+  ASSERT_TRUE(eventually([&] { return health(agent_.target(), "") ==
                                       grpc::health::v1::HealthCheckResponse::SERVING; }, 10s));
-  AlarmWatcher alarms(agent_target());
+  AlarmWatcher alarms(agent_.target());
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
   ASSERT_TRUE(eventually([&] { return alarms.has(v1::AlarmEvent::RAISED); }, 15s));
@@ -249,10 +164,10 @@ TEST_F(MasterAgent, BoundAboveMaxErrorRaisesTheAlarmAndTimestampsAreRefused) {
   const TimestampWithError r = clock->get_timestamp_with_error();
   EXPECT_FALSE(r.ok());
   EXPECT_FALSE(clock->is_synchronized());
-  const v1::AgentStatus st = agent_status(agent_target());
+  const v1::AgentStatus st = agent_status(agent_.target());
   EXPECT_TRUE(st.alarm_active());
   EXPECT_EQ(st.state(), v1::SYNC_STATE_UNSYNCHRONIZED);
-  EXPECT_EQ(health(agent_target(), "timesync.v1.AgentService"),
+  EXPECT_EQ(health(agent_.target(), "timesync.v1.AgentService"),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_NE(agent_.log().find("ALARM raised"), std::string::npos);
 }
@@ -261,9 +176,7 @@ TEST_F(MasterAgent, ANewMasterTimelineMakesTheAgentRelockInANewEpoch) {
   // A realtime master's epoch is new on every start (nobody can vouch the clock
   // was not set meanwhile): the agent must not slew across, but step in a new
   // epoch that readers see.
-  testing::write_file(master_yaml_, "role: master\nid: test-master\ntimebase: realtime\n"
-                                    "listen: \"127.0.0.1:" + std::to_string(master_port_) + "\"\n");
-  start_master();
+  master_.start("timebase: realtime\n");
   start_agent("alarm: {max_error_us: 5000, unreachable_after_s: 5}\n");
   std::optional<Clock> clock = open_clock();
   ASSERT_TRUE(clock.has_value());
@@ -275,7 +188,7 @@ TEST_F(MasterAgent, ANewMasterTimelineMakesTheAgentRelockInANewEpoch) {
 
   master_.signal(SIGTERM);
   ASSERT_EQ(master_.wait(5s), 0);
-  start_master();
+  master_.start("timebase: realtime\n");
   ASSERT_TRUE(eventually([&] {
     const TimestampWithError r = clock->get_timestamp_with_error();
     return r.ok() && r.epoch > first.epoch;
@@ -284,11 +197,11 @@ TEST_F(MasterAgent, ANewMasterTimelineMakesTheAgentRelockInANewEpoch) {
 }
 
 TEST_F(MasterAgent, MasterAnswersHealthStatusAndRejectsMalformedRequests) {
-  start_master();
-  ASSERT_TRUE(eventually([&] { return health(master_target(), "") ==
+  master_.start();
+  ASSERT_TRUE(eventually([&] { return health(master_.target(), "") ==
                                       grpc::health::v1::HealthCheckResponse::SERVING; }, 10s));
   auto stub = v1::TimeService::NewStub(
-      grpc::CreateChannel(master_target(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(master_.target(), grpc::InsecureChannelCredentials()));
   {
     grpc::ClientContext ctx;
     v1::GetTimeRequest req;
@@ -321,7 +234,7 @@ TEST_F(MasterAgent, MasterAnswersHealthStatusAndRejectsMalformedRequests) {
   }
   // A second master on the same port fails with a message, exit code 1.
   std::string out;
-  EXPECT_EQ(testing::run_to_exit({TIMESYNC_MASTER_BIN, "--config", master_yaml_},
+  EXPECT_EQ(testing::run_to_exit({TIMESYNC_MASTER_BIN, "--config", master_.config_path()},
                                  dir_ + "/second.log", &out), 1);
   EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <regex>
 
+#include "support/daemons.hpp"
 #include "support/process.hpp"
 
 namespace timesync {
@@ -100,44 +101,20 @@ class NotifySocket {
   std::vector<std::string> messages_;
 };
 
-class Operations : public ::testing::Test {
+// The agent polls every 0.05-0.2 s on the host's own clock; both daemons
+// serve metrics.
+class Operations : public testing::MasterAndAgent {
  protected:
-  void SetUp() override {
-    dir_ = testing::make_temp_dir();
-    master_port_ = testing::free_port();
-    master_metrics_ = testing::free_port();
-    agent_port_ = testing::free_port();
-    agent_metrics_ = testing::free_port();
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- master log ---\n" << master_.log() << "--- agent log ---\n"
-                << agent_.log();
-    }
-    master_ = Process();
-    agent_ = Process();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string addr(int port) const { return "127.0.0.1:" + std::to_string(port); }
-  std::string segment() const { return dir_ + "/segment"; }
+  std::string addr(int port) const { return testing::loopback(port); }
+  std::string segment() const { return agent_.segment(); }
 
   void start_master(const std::string& extra = "") {
-    const std::string yaml = dir_ + "/master.yaml";
-    testing::write_file(yaml, "role: master\nid: ops-master\nlisten: \"" + addr(master_port_) +
-                                  "\"\nmetrics: {listen: \"" + addr(master_metrics_) + "\"}\n" +
-                                  extra);
-    master_ = Process({TIMESYNC_MASTER_BIN, "--config", yaml}, dir_ + "/master.log");
+    master_.start("metrics: {listen: \"" + addr(master_metrics_) + "\"}\n" + extra, "ops-master");
   }
   void start_agent(const std::string& extra = "",
                    const std::string& poll = "{min_s: 0.05, max_s: 0.2, rpc_timeout_s: 0.3}") {
-    const std::string yaml = dir_ + "/client.yaml";
-    testing::write_file(yaml, "role: client\nid: ops-agent\nmaster: \"" + addr(master_port_) +
-                                  "\"\nlisten: \"" + addr(agent_port_) + "\"\nsegment: " +
-                                  segment() + "\npoll: " + poll +
-                                  "\nalarm: {unreachable_after_s: 0.3}\n"
-                                  "metrics: {listen: \"" + addr(agent_metrics_) + "\"}\n" + extra);
-    agent_ = Process({TIMESYNC_AGENT_BIN, "--config", yaml}, dir_ + "/agent.log");
+    agent_.start("poll: " + poll + "\nalarm: {unreachable_after_s: 0.3}\n"
+                 "metrics: {listen: \"" + addr(agent_metrics_) + "\"}\n" + extra, "ops-agent");
   }
 
   // timesyncctl ARGS...; exit status, *out = stdout and stderr.
@@ -148,13 +125,11 @@ class Operations : public ::testing::Test {
   }
   bool agent_serving() {
     std::string out;
-    return ctl({"health", addr(agent_port_), "--service", "timesync.v1.AgentService"}, &out) == 0;
+    return ctl({"health", agent_.target(), "--service", "timesync.v1.AgentService"}, &out) == 0;
   }
 
-  std::string dir_;
-  int master_port_ = 0, master_metrics_ = 0, agent_port_ = 0, agent_metrics_ = 0;
+  const int master_metrics_ = testing::free_port(), agent_metrics_ = testing::free_port();
   int ctl_runs_ = 0;
-  Process master_, agent_;
 };
 
 TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
@@ -187,17 +162,17 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
 
   // timesyncctl: status (human and JSON), status of the master, now, health.
   std::string out;
-  ASSERT_EQ(ctl({"status", addr(agent_port_)}, &out), 0) << out;
+  ASSERT_EQ(ctl({"status", agent_.target()}, &out), 0) << out;
   EXPECT_TRUE(std::regex_search(out, std::regex("Status +: synchronized\n"))) << out;
   EXPECT_TRUE(std::regex_search(out, std::regex("Error bound +: [0-9.]+ us \\(limit 1000.000 us\\)")))
       << out;
-  ASSERT_EQ(ctl({"status", addr(agent_port_), "--json"}, &out), 0) << out;
+  ASSERT_EQ(ctl({"status", agent_.target(), "--json"}, &out), 0) << out;
   EXPECT_NE(out.find("\"role\":\"agent\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"status\":\"synchronized\",\"synchronized\":true"), std::string::npos)
       << out;
   EXPECT_NE(out.find("\"id\":\"ops-master\""), std::string::npos) << out;
-  ASSERT_EQ(ctl({"status", addr(master_port_), "--json"}, &out), 0) << out;
-  EXPECT_NE(out.find("\"role\":\"master\",\"target\":\"" + addr(master_port_) +
+  ASSERT_EQ(ctl({"status", master_.target(), "--json"}, &out), 0) << out;
+  EXPECT_NE(out.find("\"role\":\"master\",\"target\":\"" + master_.target() +
                      "\",\"master_id\":\"ops-master\""),
             std::string::npos)
       << out;
@@ -205,12 +180,12 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
   EXPECT_TRUE(std::regex_search(out, std::regex("^[0-9]+\\.[0-9]{9} seconds \\+/- [0-9.]+ us "
                                                 "\\(synchronized, epoch [0-9]+\\)")))
       << out;
-  ASSERT_EQ(ctl({"health", addr(agent_port_)}, &out), 0) << out;
-  EXPECT_EQ(out, addr(agent_port_) + ": SERVING\n");
+  ASSERT_EQ(ctl({"health", agent_.target()}, &out), 0) << out;
+  EXPECT_EQ(out, agent_.target() + ": SERVING\n");
   EXPECT_EQ(ctl({"health", addr(testing::free_port())}, &out), 1) << out;
 
   // Outage: watch reports the alarm as it is raised, metrics and now follow.
-  Process watch({TIMESYNC_CTL_BIN, "watch", addr(agent_port_), "--json", "--interval-ms", "100"},
+  Process watch({TIMESYNC_CTL_BIN, "watch", agent_.target(), "--json", "--interval-ms", "100"},
                 dir_ + "/watch.log");
   ASSERT_TRUE(eventually([&] { return watch.log().find("\"event\":\"status\"") !=
                                       std::string::npos; }, 5s));
@@ -227,7 +202,7 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
   EXPECT_GE(metric(down, "timesync_agent_last_answer_age_seconds"), 0.3);
   EXPECT_EQ(ctl({"now", "--segment", segment()}, &out), 3) << out;
   EXPECT_NE(out.find("out of sync"), std::string::npos) << out;
-  ASSERT_EQ(ctl({"status", addr(agent_port_), "--json"}, &out), 0) << out;
+  ASSERT_EQ(ctl({"status", agent_.target(), "--json"}, &out), 0) << out;
   EXPECT_NE(out.find("\"alarm\":{\"active\":true,\"reason\":\"master_unreachable\""),
             std::string::npos)
       << out;
@@ -259,7 +234,7 @@ TEST_F(Operations, SystemdReadinessStatusWatchdogAndStopping) {
       << master_sock.all();
   ASSERT_TRUE(eventually([&] { return agent_sock.count("READY=1") == 1; }, 10s))
       << agent_sock.all();
-  EXPECT_EQ(agent_sock.count("STATUS=unsynchronized: waiting for " + addr(master_port_)), 1)
+  EXPECT_EQ(agent_sock.count("STATUS=unsynchronized: waiting for " + master_.target()), 1)
       << agent_sock.all();
   ASSERT_TRUE(eventually([&] { return agent_sock.count("STATUS=synchronized to ") > 0; }, 10s))
       << agent_sock.all();
@@ -268,7 +243,7 @@ TEST_F(Operations, SystemdReadinessStatusWatchdogAndStopping) {
   ASSERT_TRUE(eventually([&] { return agent_sock.count("WATCHDOG=1") >= a0 + 8 &&
                                       master_sock.count("WATCHDOG=1") >= m0 + 8; }, 10s))
       << agent_sock.all();
-  EXPECT_GE(master_sock.count("STATUS=serving monotonic timeline on " + addr(master_port_)), 1)
+  EXPECT_GE(master_sock.count("STATUS=serving monotonic timeline on " + master_.target()), 1)
       << master_sock.all();
 
   agent_.signal(SIGTERM);
@@ -300,7 +275,7 @@ class MutualTls : public Operations {
   std::string status_after_attempts() {
     std::string out;
     EXPECT_TRUE(eventually([&] {
-      return ctl({"status", addr(agent_port_), "--json"}, &out) == 0 &&
+      return ctl({"status", agent_.target(), "--json"}, &out) == 0 &&
              std::regex_search(out, std::regex("\"rpc_failures\":([3-9]|[1-9][0-9]+)"));
     }, 10s)) << out;
     return out;
@@ -319,12 +294,12 @@ TEST_F(MutualTls, AgentWithFleetCertificateSynchronizes) {
               ", key_file: " + pem("agent.key") + ", server_name: timesync-master.test}\n");
   ASSERT_TRUE(eventually([&] { return agent_serving(); }, 10s));
   std::string out;
-  ASSERT_EQ(ctl({"status", addr(agent_port_), "--json"}, &out), 0);
+  ASSERT_EQ(ctl({"status", agent_.target(), "--json"}, &out), 0);
   EXPECT_NE(out.find("\"transport\":\"mutual TLS\""), std::string::npos) << out;
   EXPECT_GT(master_answers(), 0);
   // timesyncctl needs the same credentials to ask the master itself.
-  EXPECT_EQ(ctl({"master", addr(master_port_)}, &out), 1) << out;
-  EXPECT_EQ(ctl({"master", addr(master_port_), "--ca", pem("ca.pem"), "--cert", pem("agent.pem"),
+  EXPECT_EQ(ctl({"master", master_.target()}, &out), 1) << out;
+  EXPECT_EQ(ctl({"master", master_.target(), "--ca", pem("ca.pem"), "--cert", pem("agent.pem"),
                  "--key", pem("agent.key")}, &out),
             0)
       << out;
@@ -347,7 +322,7 @@ TEST_F(MutualTls, MasterRefusesAClientWithoutCertificateOrWithoutTls) {
   start_agent("tls: {ca_file: " + pem("ca.pem") + "}\n");
   std::string out = status_after_attempts();
   EXPECT_NE(out.find("\"samples_accepted\":0,"), std::string::npos) << out;
-  agent_ = Process();
+  agent_.stop();
   start_agent();  // plaintext
   out = status_after_attempts();
   EXPECT_NE(out.find("\"samples_accepted\":0,"), std::string::npos) << out;

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <regex>
 
 #include <gtest/gtest.h>
@@ -31,13 +30,6 @@ int64_t raw_now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // A field of the pair (grid, line) in the observer's JSON.
@@ -105,7 +97,7 @@ TEST_F(ProbeTest, ObserverMeasuresTheKnownOffsetsOfTwoEmitters) {
   observer.signal(SIGTERM);
   ASSERT_EQ(observer.wait(10s), 0) << observer.log();
 
-  const std::string report = slurp(json);
+  const std::string report = testing::read_file(json);
   // Every pulse an emitter made reached the observer.
   EXPECT_EQ(pair_field(report, "seg", "count"), 100) << report;
   EXPECT_EQ(pair_field(report, "raw", "count"), 100) << report;
@@ -117,7 +109,7 @@ TEST_F(ProbeTest, ObserverMeasuresTheKnownOffsetsOfTwoEmitters) {
   EXPECT_NEAR(static_cast<double>(pair_field(report, "seg", "p50_ns")), -250e3, 10e3) << report;
   EXPECT_NEAR(static_cast<double>(pair_field(report, "raw", "p50_ns")), 5e3, 10e3) << report;
   EXPECT_GE(pair_field(report, "raw", "min_ns"), 5'000) << "no edge can beat its own delay";
-  EXPECT_NE(slurp(svg).find("seg - grid: n=100"), std::string::npos);
+  EXPECT_NE(testing::read_file(svg).find("seg - grid: n=100"), std::string::npos);
   EXPECT_NE(observer.log().find("seg - grid"), std::string::npos) << observer.log();
 }
 

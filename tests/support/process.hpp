@@ -24,6 +24,14 @@ extern char** environ;
 
 namespace timesync::testing {
 
+// The whole file; "" when it cannot be read.
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 class Process {
  public:
   Process() = default;
@@ -74,12 +82,7 @@ class Process {
     return -1;
   }
   bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-  std::string log() const {
-    std::ifstream f(log_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
+  std::string log() const { return read_file(log_); }
 
  private:
   pid_t pid_ = -1;
