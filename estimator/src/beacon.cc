@@ -92,6 +92,11 @@ BeaconVerdict BeaconCombiner::add(const Beacon& b, const Line& line, double grow
   out->delay_ns = static_cast<int64_t>(2 * half);
   out->master_error_ns = b.master_error_ns;
   out->correction_ns = 0;  // a calibration correction is already inside d_hat
+  // What is certain: the beacon left the master before it arrived, so the
+  // true offset is at least r - the master's error (offset - d_hat - error).
+  out->round_trip_ns = 0;
+  out->one_way = true;
+  out->one_way_below_ns = d_hat_ns_ + static_cast<int64_t>(b.master_error_ns);
   // A beacon at the floor weighs as much as the calibrating exchange; one
   // delayed by its own uncertainty again weighs a quarter.
   const double base = static_cast<double>(cal_u_ns_ + static_cast<uint64_t>(p_.margin_ns));

@@ -34,6 +34,8 @@ constexpr double kInitialFreqSigmaPpb = 100e3;
 // An innovation beyond this many sigmas counts towards a manoeuvre.
 constexpr double kManoeuvreSigmas = 5;
 constexpr int kManoeuvreRun = 3;
+// After a detected frequency change the frequency is this uncertain again.
+constexpr double kRestartFreqSigmaPpb = 50e3;
 // Below this many samples the frequency's sigma is the prior's, not the data's.
 constexpr int kMinSamplesForSigma = 3;
 
@@ -49,6 +51,15 @@ class KalmanServo final : public Servo {
   }
 
   InnovationStats innovations() const override { return innov_.stats(); }
+
+  void restart(LocalTime /*since*/) override {
+    if (n_ == 0) return;
+    // As uncertain about the frequency as after a step: the samples from now
+    // on set it (the manoeuvre response, on the estimator's word).
+    p11_ = std::max(p11_, kRestartFreqSigmaPpb * kRestartFreqSigmaPpb);
+    p01_ = 0;
+    run_ = 0;
+  }
 
   ServoDecision update(const Sample& s, double phase_error_ns) override {
     const double r = measurement_variance(s);

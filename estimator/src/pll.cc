@@ -25,6 +25,11 @@ class PllServo final : public Servo {
   }
   InnovationStats innovations() const override { return innov_.stats(); }
 
+  void restart(LocalTime since) override {
+    while (!pts_.empty() && pts_.front().t < since.ns) pts_.pop_front();
+    fit_ = fit();
+  }
+
   ServoDecision update(const Sample& s, double phase_error_ns) override {
     // The fit's prediction is the PLL's model of the offset; it has no sigma.
     if (double pred = 0; predict_offset(s.local, &pred))

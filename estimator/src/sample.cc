@@ -19,6 +19,9 @@ bool make_sample(const Exchange& x, Sample* out) {
   out->delay_ns = delay < 0 ? 0 : delay;
   out->master_error_ns = x.master_error_ns;
   out->weight = 1.0;
+  out->round_trip_ns = round_trip;
+  out->one_way = false;
+  out->one_way_below_ns = 0;
   return true;
 }
 

@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -84,6 +85,8 @@ struct LinkSimConfig {
   double void_after_s = 10;
   // The reader.
   double read_every_ns = 1e6;
+  // Called after every sample the estimator took (debugging, tests).
+  std::function<void(double t_s, const AddResult&, const Estimator&)> on_sample;
 };
 
 struct LinkSimResult {
@@ -226,6 +229,7 @@ inline LinkSimResult run_link_sim(const LinkSimConfig& c, const EstimatorParams&
     if (any) {
       const double publish_at = hh + c.publish_delay_ns + stall();
       const AddResult ar = est.add(best, local_at(publish_at));
+      if (c.on_sample) c.on_sample(at_s(hh), ar, est);
       read_until(publish_at);
       pub = est.estimate();
       pub_locked = est.locked();

@@ -38,6 +38,15 @@ struct Sample {
   uint64_t master_error_ns = 0;
   int64_t correction_ns = 0;  // already included in offset_ns
   double weight = 1.0;    // (min_delay / delay)^2, in (0, 1]; set by the filter
+  // t3 - t0. While the exchange is in flight the two clocks drift apart by up
+  // to |frequency| x round trip, which the estimator adds to the hard interval.
+  int64_t round_trip_ns = 0;
+  // A one-way beacon (beacon.hpp) bounds the truth from below only: the
+  // master stamped it before it was sent, so the true offset is at least
+  // offset_ns - one_way_below_ns. Its measurement_error_ns() is a calibrated
+  // estimate, used for weighting, not a hard interval.
+  bool one_way = false;
+  int64_t one_way_below_ns = 0;
 
   // Half the delay plus the master's error plus the calibration's magnitude:
   // the offset's hard uncertainty.

@@ -71,6 +71,10 @@ class Servo {
   virtual ServoDecision update(const Sample& s, double phase_error_ns) = 0;
   // The offset (master minus local) the servo expects at t, if it can say.
   virtual bool predict_offset(LocalTime t, double* offset_ns) const = 0;
+  // The frequency changed at about `since` (the estimator's change detector:
+  // a thermal step or ramp): forget what came before it, or stop trusting it,
+  // so the next samples set the new frequency quickly.
+  virtual void restart(LocalTime since) = 0;
   // Innovations of the samples seen since the last reset.
   virtual InnovationStats innovations() const = 0;
 };
