@@ -114,13 +114,15 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
-// Polls `done` every millisecond until it holds or the timeout passes. This
-// waits for a condition; it never stands in for one.
-inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+// Polls `done` every `every` (a millisecond unless said) until it holds or
+// the timeout passes. This waits for a condition; it never stands in for one.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds every = std::chrono::milliseconds(1)) {
   const auto end = std::chrono::steady_clock::now() + timeout;
+  const timespec ts{static_cast<time_t>(every.count() / 1000),
+                    static_cast<long>(every.count() % 1000) * 1'000'000};
   while (!done()) {
     if (std::chrono::steady_clock::now() > end) return false;
-    const timespec ts{0, 1'000'000};
     nanosleep(&ts, nullptr);
   }
   return true;
