@@ -98,9 +98,6 @@ static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& 
   p.phase_time_constant_s = c.servo.phase_time_constant_s;
   p.freq_time_constant_s = c.servo.freq_time_constant_s;
   p.innovation_window = c.servo.innovation_window;
-  // Beacons bring 10-100 samples a second: let the frequency fit still span
-  // its 2 x freq_time_constant_s instead of the last 128 samples.
-  if (c.beacon.enabled) p.max_samples = 8192;
   return estimator::make_pll_servo(p);
 }
 
@@ -316,7 +313,7 @@ TransformSnapshot Agent::build(int64_t now_local) const {
   s.bound_growth_ppb = static_cast<uint64_t>(std::ceil(growth)) + 1;
   s.bound_at_as_of_ns = e.bound_at_as_of_ns + 2;
 
-  if (!est_.locked() || alarm_active_) {
+  if (!supported(now_local) || alarm_active_) {
     s.status = ClockStatus::kUnsynchronized;
   } else if (consecutive_failures_ > 0) {
     s.status = ClockStatus::kHoldover;
@@ -324,6 +321,20 @@ TransformSnapshot Agent::build(int64_t now_local) const {
     s.status = ClockStatus::kSynchronized;
   }
   return s;
+}
+
+bool Agent::supported(int64_t now_local) const {
+  // Synchronized only while the estimate supports what it would publish: a
+  // locked estimator whose bound stays under alarm.max_error_us until the next
+  // poll is due. Right after the first lock the envelope is wide and the bound
+  // grows fast; calling that synchronized had readers served and then refused
+  // within a poll, or (before the envelope) served past the truth.
+  if (!est_.locked()) return false;
+  const estimator::Estimate& e = est_.estimate();
+  const double ahead_s = std::max(0.0, static_cast<double>(now_local - e.as_of.ns) / 1e9) + poll_s_;
+  const double bound = static_cast<double>(e.bound_at_as_of_ns) +
+                       est_.growth_until(LocalTime{now_local + std::llround(poll_s_ * 1e9)}) * ahead_s;
+  return bound <= static_cast<double>(max_error_ns_);
 }
 
 double Agent::since_answer_s(int64_t now_local) const {
@@ -390,7 +401,13 @@ void Agent::update_alarm(int64_t now_local, uint64_t bound_now) {
 }
 
 void Agent::adapt_poll(uint64_t bound_now) {
-  if (!est_.locked() || alarm_active_ || consecutive_failures_ > 0) {
+  // A detected frequency change restarts the estimate from the samples after
+  // it: poll fast until they make it narrow again.
+  const uint64_t changes = est_.estimate().freq_changes;
+  const bool changed = changes != freq_changes_seen_;
+  freq_changes_seen_ = changes;
+  if (changed) TS_LOG_DEBUG("frequency change detected (a thermal step or ramp?): re-learning the frequency");
+  if (!est_.locked() || alarm_active_ || consecutive_failures_ > 0 || changed) {
     poll_s_ = cfg_.poll.min_s;
     good_at_poll_ = 0;
     return;
@@ -465,6 +482,12 @@ void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, in
   st.set_beacons_rejected(beacons_rejected_);
   st.set_two_way_samples(two_way_samples_);
   st.set_beacon_streams_opened(streams_opened_);
+  if (est_.locked()) {
+    st.set_freq_envelope_lo_ppm(e.freq_envelope.lo / 1e3);
+    st.set_freq_envelope_hi_ppm(e.freq_envelope.hi / 1e3);
+  }
+  st.set_freq_changes(e.freq_changes);
+  st.set_model_breaks(e.model_breaks);
   if (metrics_ != nullptr) metrics_->update(st);
   if (notifier_ != nullptr) notifier_->status(service_status(st));
   {
@@ -514,8 +537,21 @@ void Agent::handle_exchange(const Answer& a) {
 }
 
 void Agent::publish_round() {
-  if (est_.locked()) ever_locked_ = true;
   const int64_t now_local = local_.now_ns();
+  // The bound alarm: once the estimate has supported max_error (a later bound
+  // above it is a loss of sync), or when a locked estimate has not managed to
+  // for alarm.unreachable_after_s (max_error is out of this link's reach: say
+  // so rather than wait silently).
+  if (supported(now_local)) {
+    ever_locked_ = true;
+  } else if (est_.locked() && locked_since_local_ < 0) {
+    locked_since_local_ = now_local;
+  }
+  if (!est_.locked()) locked_since_local_ = -1;
+  if (locked_since_local_ >= 0 &&
+      static_cast<double>(now_local - locked_since_local_) / 1e9 >= cfg_.alarm.unreachable_after_s) {
+    ever_locked_ = true;
+  }
   TransformSnapshot snap = build(now_local);
   const uint64_t bound_now =
       est_.estimate().valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;

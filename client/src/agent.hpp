@@ -13,13 +13,15 @@
 // reaches readers at the next one).
 //
 // Status published (and the reader's verdict):
-//   unsynchronized - no locked estimate yet, or the out-of-sync alarm is raised:
-//                    timestamps are refused;
+//   unsynchronized - no locked estimate whose bound stays below
+//                    alarm.max_error_us until the next poll, or the
+//                    out-of-sync alarm is raised: timestamps are refused;
 //   holdover       - the last exchange failed; the bound keeps growing;
 //   synchronized   - otherwise.
 // The alarm is raised when the master has not answered for
-// alarm.unreachable_after_s, or when the bound exceeds alarm.max_error_us after
-// the first lock; it clears once the master answers and the bound is below
+// alarm.unreachable_after_s, or when the bound exceeds alarm.max_error_us once
+// the estimate has supported it (or could not for alarm.unreachable_after_s
+// after locking); it clears once the master answers and the bound is below
 // alarm.clear_ratio x max_error (hysteresis).
 //
 // Beacon mode (beacon.enabled): a BeaconStream keeps a StreamTime stream open;
@@ -112,6 +114,9 @@ class Agent {
   // Sleeps until next_poll, waking for the systemd watchdog on the way.
   void sleep_until_poll(int64_t next_poll, const Waker& stop);
   double since_answer_s(int64_t now_local) const;
+  // The estimate is locked and its bound stays below max_error until the
+  // next poll: what "synchronized" requires.
+  bool supported(int64_t now_local) const;
 
   config::ClientConfig cfg_;
   std::string id_;
@@ -138,7 +143,8 @@ class Agent {
   int64_t last_offset_ns_ = 0;  // of the last accepted sample
   uint64_t est_epoch_seen_ = 0;
   uint64_t published_epoch_;
-  bool ever_locked_ = false;
+  bool ever_locked_ = false;      // the bound alarm is armed (see publish_round)
+  int64_t locked_since_local_ = -1;  // locked but not yet supported since then
   bool alarm_active_ = false;
   uint64_t alarms_raised_ = 0;
   std::string alarm_message_;
@@ -161,6 +167,7 @@ class Agent {
   uint64_t last_beacon_seq_ = 0;
   int queued_run_ = 0;  // consecutive beacons judged queued
   int two_way_since_reset_ = 0;  // accepted exchanges since the last timeline reset
+  uint64_t freq_changes_seen_ = 0;
 
   mutable std::mutex status_mu_;
   v1::AgentStatus status_;

@@ -58,7 +58,21 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
                        "Standard deviation of the recent innovations.")),
       innov_normalized_(gauge(r, "timesync_agent_innovation_normalized_stddev",
                               "Kalman servo: RMS of innovation / predicted sigma, near 1 when "
-                              "its noise model fits the link; -1 for the PLL.")) {
+                              "its noise model fits the link; -1 for the PLL.")),
+      freq_changes_(prometheus::BuildCounter()
+                        .Name("timesync_agent_frequency_changes_total")
+                        .Help("Frequency changes of the local crystal the estimator detected "
+                              "(thermal steps and ramps); each restarts its frequency window.")
+                        .Register(r)
+                        .Add({})) {
+  auto& envelope = prometheus::BuildGauge()
+                       .Name("timesync_agent_frequency_envelope_ppm")
+                       .Help("Edges of the hard frequency envelope, ppm: every frequency the "
+                             "samples' intervals allow (0 before lock). The error bound grows "
+                             "at the distance from the line's rate to the far edge.")
+                       .Register(r);
+  envelope_[0] = &envelope.Add({{"edge", "lo"}});
+  envelope_[1] = &envelope.Add({{"edge", "hi"}});
   gauge(r, "timesync_agent_max_error_seconds",
         "alarm.max_error_us: a bound above it raises the out-of-sync alarm.")
       .Set(max_error_s);
@@ -126,6 +140,9 @@ void AgentMetrics::update(const v1::AgentStatus& st) {
   innov_mean_.Set(st.innovation_mean_ns() / 1e9);
   innov_std_.Set(st.innovation_std_ns() / 1e9);
   innov_normalized_.Set(st.innovation_normalized_std());
+  envelope_[0]->Set(st.freq_envelope_lo_ppm());
+  envelope_[1]->Set(st.freq_envelope_hi_ppm());
+  advance(freq_changes_, st.freq_changes(), &changes_seen_);
 }
 
 }  // namespace timesync::agent

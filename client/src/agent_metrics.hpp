@@ -17,6 +17,9 @@
 //   timesync_agent_last_answer_age_seconds, timesync_agent_poll_interval_seconds
 //   timesync_agent_innovation_mean_seconds, timesync_agent_innovation_stddev_seconds,
 //   timesync_agent_innovation_normalized_stddev  (servo self-check, see servo.hpp)
+//   timesync_agent_frequency_envelope_ppm{edge="lo"|"hi"}  the hard frequency
+//                                        envelope the bound grows from (0 before lock)
+//   timesync_agent_frequency_changes_total  thermal steps and ramps detected
 //   timesync_agent_info{agent_id,master,servo}
 //
 // Thread safety: called from the agent's loop only; scrapes read concurrently
@@ -62,7 +65,9 @@ class AgentMetrics {
   prometheus::Gauge& innov_mean_;
   prometheus::Gauge& innov_std_;
   prometheus::Gauge& innov_normalized_;
-  uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0;
+  prometheus::Gauge* envelope_[2];  // lo, hi
+  prometheus::Counter& freq_changes_;
+  uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0, changes_seen_ = 0;
 };
 
 }  // namespace timesync::agent

@@ -98,12 +98,22 @@ class KalmanServo final : public Servo {
       run_ = 0;
     }
     const double k0 = p00_ / sv, k1 = p01_ / sv;
-    x0_ += k0 * y;
-    x1_ += k1 * y;
-    const double p00 = (1 - k0) * p00_, p01 = (1 - k0) * p01_, p11 = p11_ - k1 * p01_;
-    p00_ = p00;
-    p01_ = p01;
-    p11_ = std::max(p11, 0.0);
+    if (s.one_way) {
+      // A beacon shares its calibrated delay with every other beacon: its
+      // error is not independent of theirs, so it may move the offset but not
+      // teach the frequency (gain [k0, 0], Joseph form for that gain).
+      x0_ += k0 * y;
+      const double p00 = (1 - k0) * (1 - k0) * p00_ + k0 * k0 * r, p01 = (1 - k0) * p01_;
+      p00_ = p00;
+      p01_ = p01;
+    } else {
+      x0_ += k0 * y;
+      x1_ += k1 * y;
+      const double p00 = (1 - k0) * p00_, p01 = (1 - k0) * p01_, p11 = p11_ - k1 * p01_;
+      p00_ = p00;
+      p01_ = p01;
+      p11_ = std::max(p11, 0.0);
+    }
     ++n_;
     return decide(s, phase_error_ns);
   }

@@ -34,13 +34,18 @@ class PllServo final : public Servo {
     // The fit's prediction is the PLL's model of the offset; it has no sigma.
     if (double pred = 0; predict_offset(s.local, &pred))
       innov_.add(static_cast<double>(s.offset_ns) - pred, std::nan(""));
-    pts_.push_back({s.local.ns, s.offset_ns, s.delay_ns, 1.0});
-    const int64_t span_ns = static_cast<int64_t>(2 * p_.freq_time_constant_s * 1e9);
-    while (pts_.size() > 2 &&
-           (static_cast<int>(pts_.size()) > p_.max_samples || s.local.ns - pts_.front().t > span_ns)) {
-      pts_.pop_front();
+    // One-way beacons share one calibrated delay: hundreds of them are one
+    // measurement, and in the fit they made sigma collapse. They move the
+    // phase (below); the frequency comes from two-way exchanges.
+    if (!s.one_way) {
+      pts_.push_back({s.local.ns, s.offset_ns, s.delay_ns, 1.0});
+      const int64_t span_ns = static_cast<int64_t>(2 * p_.freq_time_constant_s * 1e9);
+      while (pts_.size() > 2 &&
+             (static_cast<int>(pts_.size()) > p_.max_samples || s.local.ns - pts_.front().t > span_ns)) {
+        pts_.pop_front();
+      }
+      fit_ = fit();
     }
-    fit_ = fit();
     ServoDecision d;
     d.freq_est_ppb = fit_.slope_ppb;
     d.freq_sigma_ppb = fit_.sigma_ppb;

@@ -89,6 +89,9 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .integer("delay_ns", s.last_delay_ns())
       .num("freq_ppm", s.freq_ppm())
       .num("freq_sigma_ppb", s.freq_sigma_ppb() >= 0 ? s.freq_sigma_ppb() : NAN)
+      .num("freq_envelope_lo_ppm", s.freq_envelope_lo_ppm())
+      .num("freq_envelope_hi_ppm", s.freq_envelope_hi_ppm())
+      .uinteger("freq_changes", s.freq_changes())
       .num("slew_ppm", s.slew_ppm())
       .uinteger("bound_ns", s.bound_ns())
       .uinteger("max_error_ns", s.max_error_ns())
@@ -135,6 +138,11 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
                        ? fmt("%s of the master (+/- %.3f ppm)", local_rate_text(s.freq_ppm()).c_str(),
                              s.freq_sigma_ppb() / 1e3)
                        : local_rate_text(s.freq_ppm()) + " of the master (uncertainty unknown yet)");
+  if (s.freq_envelope_lo_ppm() != 0 || s.freq_envelope_hi_ppm() != 0) {
+    row("Frequency range", fmt("%+.3f .. %+.3f ppm (what the samples' intervals allow; the bound "
+                               "grows from it); %" PRIu64 " changes detected",
+                               s.freq_envelope_lo_ppm(), s.freq_envelope_hi_ppm(), s.freq_changes()));
+  }
   row("Slew", fmt("%+.3f ppm (phase correction in progress)", s.slew_ppm()));
   row("Error bound", fmt("%.3f us (limit %.3f us)", static_cast<double>(s.bound_ns()) / 1e3,
                          static_cast<double>(s.max_error_ns()) / 1e3));
