@@ -76,7 +76,9 @@ AddResult Estimator::add(const Exchange& x, LocalTime now) {
     if (since.ns != 0) {
       ++est_.freq_changes;
       restart_from(since);
-      deviation_run_ = 0;
+      // The servo's prediction is what just failed: the deviation test must
+      // not keep the samples that would correct it away from the servo.
+      deviation_run_ = kMaxDeviationRun;
     }
   }
   if (r.verdict != Verdict::kAccepted) {
