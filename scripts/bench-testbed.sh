@@ -4,7 +4,7 @@
 #   sudo ./scripts/bench-testbed.sh [OUT_DIR] [seconds per scenario]
 #
 # Installs what is missing (chrony, stress-ng, iperf3 on top of the build
-# dependencies), builds, and runs lab/testbed/timesync_testbed.py bench:
+# dependencies), builds, and runs lab/testbed/timesync-testbed bench:
 # bench.json, bench.md and one SVG per scenario land in OUT_DIR (default
 # build/bench); per-scenario logs and traces in OUT_DIR/work. About 13 minutes
 # at the default 70 s per scenario. chronyd only runs inside the test bed's
@@ -23,5 +23,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 bash scripts/build.sh default >/dev/null
-exec python3 lab/testbed/timesync_testbed.py --build-dir build/default --out "$out" \
+exec python3 lab/testbed/timesync-testbed --build-dir build/default --out "$out" \
   bench --duration "$seconds"

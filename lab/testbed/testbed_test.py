@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Unit tests of the test bed's pure parts (configs, chrony's log, the report)
-and of its refusal to run without root. The namespaces themselves are
-exercised by the testbed_check ctest."""
+"""Unit tests of the test bed's pure parts (configs, chrony's log, the report,
+the command line) and of its refusal
+to run without root. The namespaces themselves are exercised by the
+testbed_check ctest."""
 import json
 import os
 import shutil
@@ -10,15 +11,18 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import timesync_testbed as tb  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from timesync_testbed import chrony, cli, configs, network, probes, processes, report, scenarios  # noqa: E402
+
+ENTRY = os.path.join(HERE, "timesync-testbed")
 
 
 class AgentConfig(unittest.TestCase):
     def test_yaml_has_the_crystal_and_overrides(self):
-        cfg = tb.agent_config(1, "10.213.0.1:17450", tb.BY_NAME["drift-step"], 50,
+        cfg = configs.agent_config(1, "10.213.0.1:17450", scenarios.BY_NAME["drift-step"], 50,
                               ["servo.freq_time_constant_s=48", "poll.burst=1"])
-        text = tb.to_yaml(cfg)
+        text = configs.to_yaml(cfg)
         self.assertIn('master: "10.213.0.1:17450"\n', text)
         self.assertIn("  freq_ppm: -20.0\n", text)
         self.assertIn("  step_every_s: 20.0\n  step_ppm: 5.0\n", text)
@@ -26,19 +30,19 @@ class AgentConfig(unittest.TestCase):
         self.assertIn("  burst: 1\n", text)
 
     def test_agents_get_distinct_addresses_and_segments(self):
-        a = [tb.agent_config(i, "m:1", tb.BY_NAME["idle"], 10) for i in range(3)]
+        a = [configs.agent_config(i, "m:1", scenarios.BY_NAME["idle"], 10) for i in range(3)]
         self.assertEqual(len({c["listen"] for c in a}), 3)
         self.assertEqual(len({c["segment"] for c in a}), 3)
 
     def test_many_agents_get_generated_crystals_names_and_addresses(self):
-        a = [tb.agent_config(i, "m:1", tb.BY_NAME["idle"], 10) for i in range(tb.MAX_AGENTS)]
-        self.assertEqual(len({c["listen"] for c in a}), tb.MAX_AGENTS)
-        self.assertEqual(len({c["id"] for c in a}), tb.MAX_AGENTS)
+        a = [configs.agent_config(i, "m:1", scenarios.BY_NAME["idle"], 10) for i in range(configs.MAX_AGENTS)]
+        self.assertEqual(len({c["listen"] for c in a}), configs.MAX_AGENTS)
+        self.assertEqual(len({c["id"] for c in a}), configs.MAX_AGENTS)
         self.assertEqual(a[6]["id"], "som7")
-        self.assertEqual(a[tb.MAX_AGENTS - 1]["listen"], f"10.213.0.{10 + tb.MAX_AGENTS}:{tb.AGENT_PORT}")
-        crystals = [tb.crystal(i) for i in range(tb.MAX_AGENTS)]
-        self.assertEqual(crystals, [tb.crystal(i) for i in range(tb.MAX_AGENTS)])  # replayable
-        self.assertEqual(len(set(crystals)), tb.MAX_AGENTS)
+        self.assertEqual(a[configs.MAX_AGENTS - 1]["listen"], f"10.213.0.{10 + configs.MAX_AGENTS}:{network.AGENT_PORT}")
+        crystals = [configs.crystal(i) for i in range(configs.MAX_AGENTS)]
+        self.assertEqual(crystals, [configs.crystal(i) for i in range(configs.MAX_AGENTS)])  # replayable
+        self.assertEqual(len(set(crystals)), configs.MAX_AGENTS)
         for freq, offset in crystals[6:]:
             self.assertLessEqual(abs(freq), 50)
             self.assertLessEqual(abs(offset), 5)
@@ -46,14 +50,14 @@ class AgentConfig(unittest.TestCase):
 
 class MasterConfig(unittest.TestCase):
     def test_overrides_and_the_exit_line(self):
-        text = tb.master_yaml(["beacon.rate_hz=50", "beacon.max_streams=8"])
+        text = configs.master_yaml(["beacon.rate_hz=50", "beacon.max_streams=8"])
         self.assertIn("beacon:\n  rate_hz: 50\n  max_streams: 8\n", text)
         self.assertIn("role: master\n", text)
         log = ("x\n[timesync-master] stopped after 1 requests, 2 beacons, 0 timeline steps\n"
                "[timesync-master] stopped after 120 requests, 4800 beacons, 0 timeline steps\n")
-        self.assertEqual(tb.master_served(log), (120, 4800))
-        self.assertEqual(tb.master_served("killed"), (None, None))
-        self.assertIsNotNone(tb.proc_cpu_s(os.getpid()))
+        self.assertEqual(processes.master_served(log), (120, 4800))
+        self.assertEqual(processes.master_served("killed"), (None, None))
+        self.assertIsNotNone(processes.proc_cpu_s(os.getpid()))
 
 
 class ProbeAnalysis(unittest.TestCase):
@@ -75,7 +79,7 @@ class ProbeAnalysis(unittest.TestCase):
                     "std_ns": 0.0, "p50_ns": -29900, "p99_ns": -29900, "max_abs_ns": 29900}
             with open(f"{work}/probe.json", "w") as f:
                 json.dump({"pairs": [pair]}, f)
-            out = tb.probe_analysis(work, {"start_raw_ns": start}, 10, ["camera"])
+            out = probes.probe_analysis(work, {"start_raw_ns": start}, 10, ["camera"])
             a = out["agents"][0]
             self.assertAlmostEqual(a["probe"]["mean_us"], -29.9)
             self.assertAlmostEqual(a["truth_at_edges"]["mean_us"], -30.0)
@@ -83,9 +87,9 @@ class ProbeAnalysis(unittest.TestCase):
             self.assertEqual(a["truth_at_edges"]["n"], 58)
             self.assertAlmostEqual(a["probe_minus_truth"]["mean_us"], 0.2)
             self.assertAlmostEqual(out["master_grid"]["mean_us"], 0.1)
-            self.assertEqual(tb.probe_failures({"probe": out}, 1.0), [])
+            self.assertEqual(probes.probe_failures({"probe": out}, 1.0), [])
             a["probe_minus_truth"]["p50_us"] = 1.5
-            self.assertIn("median 1.500 us", tb.probe_failures({"probe": out}, 1.0)[0])
+            self.assertIn("median 1.500 us", probes.probe_failures({"probe": out}, 1.0)[0])
         finally:
             shutil.rmtree(work)
 
@@ -102,7 +106,7 @@ class ChronyLog(unittest.TestCase):
                         "-4.500e-06  5.0e-05  1.0e-06  0.0e+00  1.0e-06 7F7F0101 4B D K\n")
                 f.write("2026-11-21 09:00:01 10.213.0.1      N  1 111 111 1111  -2 -2 1.0 "
                         " 2.000e-06  5.0e-05  1.0e-06  0.0e+00  1.0e-06 7F7F0101 4B D K\n")
-            self.assertEqual([round(x, 3) for x in tb.chrony_offsets_us(work)], [4.5, 2.0])
+            self.assertEqual([round(x, 3) for x in chrony.chrony_offsets_us(work)], [4.5, 2.0])
         finally:
             shutil.rmtree(work)
 
@@ -115,7 +119,7 @@ class Report(unittest.TestCase):
         res = {"scenario": "idle", "agents": [agent, dict(agent, agent_id="sensor")],
                "chrony": {"abs_offset_p50_us": 1.7, "abs_offset_p99_us": 21.1, "measurements": 9,
                           "abs_err_p50_us": 30.5, "abs_err_p99_us": 80.25}}
-        rows = tb.markdown([res]).splitlines()
+        rows = report.markdown([res]).splitlines()
         self.assertEqual(len(rows), 4)
         self.assertIn("| idle | camera | 0.30 | 7.0 / 40.0 / 50.0 | 0 of 100 | 150.0 | 1.50 | 0.050 | "
                       "30.5 / 80.2 | 1.7 / 21.1 (n=9) |", rows[2])
@@ -126,21 +130,41 @@ class Report(unittest.TestCase):
 class Refusals(unittest.TestCase):
     def test_refuses_without_root(self):
         # As root, drop to nobody; otherwise this user already is not root.
-        me = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timesync_testbed.py")
         # (The system python: a per-user interpreter under /root is not nobody's.)
-        argv = [sys.executable, me, "run"]
-        if os.geteuid() == 0:
-            argv = ["runuser", "-u", "nobody", "--", "/usr/bin/python3", me, "run"]
-        r = subprocess.run(argv, capture_output=True, text=True)
-        self.assertEqual(r.returncode, 77, r.stderr)
-        self.assertIn("needs root", r.stderr)
+        for cmd in ("run", "start-error"):
+            argv = [sys.executable, ENTRY, cmd]
+            if os.geteuid() == 0:
+                argv = ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-B", ENTRY, cmd]
+            r = subprocess.run(argv, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 77, r.stderr)
+            self.assertIn("needs root", r.stderr)
 
     def test_list_needs_no_root(self):
-        r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                         "timesync_testbed.py"), "list"],
-                           capture_output=True, text=True)
+        r = subprocess.run([sys.executable, ENTRY, "list"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0)
-        self.assertEqual(len(r.stdout.splitlines()), len(tb.SCENARIOS))
+        self.assertEqual(len(r.stdout.splitlines()), len(scenarios.SCENARIOS))
+
+
+class CommandLine(unittest.TestCase):
+    def test_every_family_has_its_command_and_defaults(self):
+        ap = cli.parser()
+        for argv, agents in ((["run"], 2), (["start-error"], 4), (["servo-compare"], 2)):
+            a = ap.parse_args(argv)
+            self.assertIsNone(a.agents)
+            self.assertEqual(a.default_agents, agents, argv)
+        a = ap.parse_args(["start-error", "--methods", "run,seed", "--period", "10ms"])
+        self.assertEqual(a.period_ns, 10_000_000)
+        self.assertEqual(a.lock_wait, 1800)
+        a = ap.parse_args(["servo-compare", "--variant", "k:servo.type=kalman,servo.kalman.q=1"])
+        self.assertEqual(a.variant, [("k", ["servo.type=kalman", "servo.kalman.q=1"])])
+
+    def test_common_options_before_or_after_the_command(self):
+        ap = cli.parser()
+        a = ap.parse_args(["--agents", "3", "--build-dir", "/b", "--set", "poll.burst=1", "servo-compare"])
+        self.assertEqual((a.agents, a.build_dir, a.set), (3, "/b", ["poll.burst=1"]))
+        a = ap.parse_args(["--out", "/o", "start-error", "--agents", "5", "--build-dir", "/c"])
+        self.assertEqual((a.agents, a.build_dir, a.out), (5, "/c", "/o"))
+
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
-"""start_error: how close to a synchronized instant a command starts, per SoM.
+"""start-error: how close to a synchronized instant a command starts, per SoM.
 
-Runs test-bed scenarios (timesync_testbed.run_scenario) and, in every agent's
+Runs test-bed scenarios (scenarios.run_scenario) and, in every agent's
 namespace, starts a command at every PERIOD boundary of the synchronized
 timeline with one of these methods:
 
@@ -23,23 +22,21 @@ synchronized reading and the raw reading behind it), which splits the error:
 Across agents, "spread" is max - min of the start instants of one boundary over
 the SoMs that all started it.
 
-    start_error.py [--build-dir DIR] [--agents N] [--duration S] [--period 100ms]
-                   [--scenarios idle,cpu] [--methods run,seed,...] [--settle S] [--out DIR]
+    timesync-testbed start-error [--agents N] [--duration S] [--period 100ms]
+                   [--scenarios idle,cpu] [--methods run,seed,...] [--settle S]
+                   [--lock-wait S] [--out DIR]
 
 Needs root and the test bed's lock (/run/timesync-testbed.lock); when another
 run holds it, this waits for it (up to --lock-wait seconds).
 """
 import argparse
-import fcntl
 import json
 import os
-import signal
-import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import timesync_testbed as tb  # noqa: E402
+from .configs import AGENT_NAMES, CRYSTALS, segment_path, write
+from .network import Network
+from .processes import Proc, die
+from .scenarios import BY_NAME, run_scenario
 
 # Method -> (timesync-run options, command prefix).
 RUN_METHODS = {"run": ([], []), "run-spin0": (["--spin-us", "0"], []),
@@ -92,7 +89,7 @@ def make_extra(args, method, bins):
     def extra(bed, work, agents, origin):
         procs = []
         for i in range(agents):
-            seg = tb.agent_config(i, "", tb.SCENARIOS[0], 1)["segment"]
+            seg = segment_path(i)
             out = os.path.join(work, f"stamps-{i + 1}.txt")
             wait = f'until "{bins["now"]}" --path "{seg}" >/dev/null 2>&1; do sleep 0.2; done; '
             if method == "seed":
@@ -103,7 +100,7 @@ def make_extra(args, method, bins):
                 argv = ["sh", "-c", wait + 'exec "$@"', "sh", *prefix, bins["run"], "--segment", seg,
                         "--every", f"{args.period_ns}ns", "--quiet", *opts, "--",
                         bins["stamp"], out]
-            procs.append(tb.Proc(f"start-{method}-{i + 1}", tb.Network.agent_ns(i), argv,
+            procs.append(Proc(f"start-{method}-{i + 1}", Network.agent_ns(i), argv,
                                  os.path.join(work, f"start-{method}-{i + 1}.log")))
         return procs
 
@@ -168,97 +165,56 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def take_lock(wait_s):
-    lock = open(tb.LOCK_PATH, "w")
-    deadline = time.monotonic() + wait_s
-    announced = False
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return lock
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                tb.die(f"another test bed run still holds {tb.LOCK_PATH} after {wait_s:.0f} s")
-            if not announced:
-                print(f"waiting for {tb.LOCK_PATH} (another test bed run)", flush=True)
-                announced = True
-            time.sleep(5)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "default"))
-    ap.add_argument("--agents", type=int, default=4)
+def register(add_command):
+    ap = add_command("start-error", cmd, "how close to a synchronized instant commands start on each SoM",
+                     agents=4, max_agents=len(CRYSTALS), lock_wait=True)
     ap.add_argument("--duration", type=float, default=40)
     ap.add_argument("--period", dest="period_ns", type=parse_period_ns, default=parse_period_ns("100ms"))
     ap.add_argument("--scenarios", default="idle,cpu")
     ap.add_argument("--methods", default="run,seed")
     ap.add_argument("--settle", type=float, default=10.0,
                     help="ignore boundaries in the first S seconds (acquisition)")
-    ap.add_argument("--lock-wait", type=float, default=1800)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        tb.die("needs root (network namespaces)", 77)
-    if not 1 <= args.agents <= len(tb.CRYSTALS):
-        tb.die(f"--agents must be 1 to {len(tb.CRYSTALS)}", 64)
+
+
+def cmd(bed, args, out):
     methods = args.methods.split(",")
     scenarios = args.scenarios.split(",")
     for m in methods:
         if m not in METHODS:
-            tb.die(f"unknown method '{m}' (one of {', '.join(METHODS)})", 64)
+            die(f"unknown method '{m}' (one of {', '.join(METHODS)})", 64)
     for s in scenarios:
-        if s not in tb.BY_NAME:
-            tb.die(f"unknown scenario '{s}'", 64)
-    bed = tb.Bed(args.build_dir)
-    bins = {"run": os.path.join(bed.build, "tools", "timesync-run", "timesync-run"),
-            "stamp": os.path.join(bed.build, "tools", "timesync-run", "timesync-run-stamp"),
-            "now": os.path.join(bed.build, "tools", "timesync-now")}
-    for b in bins.values():
-        if not os.access(b, os.X_OK):
-            tb.die(f"{b} missing: build first")
-    lock = take_lock(args.lock_wait)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, tb.on_signal)
-    out = args.out or tempfile.mkdtemp(prefix="timesync-start-error-")
-    os.makedirs(out, exist_ok=True)
-    names = [tb.AGENT_NAMES[i % len(tb.AGENT_NAMES)] for i in range(args.agents)]
+        if s not in BY_NAME:
+            die(f"unknown scenario '{s}'", 64)
+    bins = {"run": bed.path("tools", "timesync-run", "timesync-run"),
+            "stamp": bed.path("tools", "timesync-run", "timesync-run-stamp"),
+            "now": bed.path("tools", "timesync-now")}
+    names = [AGENT_NAMES[i % len(AGENT_NAMES)] for i in range(args.agents)]
     results = []
-    try:
-        for sc_name in scenarios:
-            for m in methods:
-                print(f"{sc_name} / {m}: {args.agents} agents, {args.duration:.0f} s, "
-                      f"period {args.period_ns / 1e6:g} ms", flush=True)
-                origin = {}
+    for sc_name in scenarios:
+        for m in methods:
+            print(f"{sc_name} / {m}: {args.agents} agents, {args.duration:.0f} s, "
+                  f"period {args.period_ns / 1e6:g} ms", flush=True)
+            origin = {}
 
-                def extra(bed_, work, agents, origin_ns, _m=m):
-                    origin["ns"] = origin_ns
-                    return make_extra(args, _m, bins)(bed_, work, agents, origin_ns)
+            def extra(bed_, work, agents, origin_ns, _m=m):
+                origin["ns"] = origin_ns
+                return make_extra(args, _m, bins)(bed_, work, agents, origin_ns)
 
-                res = tb.run_scenario(bed, tb.BY_NAME[sc_name], args.duration, args.agents, out, False,
-                                      quiet=True, tag="-" + m, extra=extra)
-                r = {"scenario": sc_name, "method": m, "agents_truth": res["agents"], "work": res["work"],
-                     "analysis": analyse(res["work"], args.agents, names, origin["ns"], args.settle)}
-                results.append(r)
-                a = r["analysis"]
-                print(f"  start error all agents p50/p99/max {triple(a['all_agents_start_error'])} us "
-                      f"(n={a['all_agents_start_error']['n']}); spread {triple(a['spread'])} us "
-                      f"(n={a['spread']['n']})", flush=True)
-                json.dump({"period_ns": args.period_ns, "agents": args.agents, "duration_s": args.duration,
-                           "settle_s": args.settle, "results": results},
-                          open(os.path.join(out, "start_error.json"), "w"), indent=1)
-    except tb.Interrupted as e:
-        print(f"interrupted ({e})", file=sys.stderr)
-        return 130
-    finally:
-        lock.close()
+            res = run_scenario(bed, BY_NAME[sc_name], args.duration, args.agents, out, False,
+                               quiet=True, tag="-" + m, extra=extra)
+            r = {"scenario": sc_name, "method": m, "agents_truth": res["agents"], "work": res["work"],
+                 "analysis": analyse(res["work"], args.agents, names, origin["ns"], args.settle)}
+            results.append(r)
+            a = r["analysis"]
+            print(f"  start error all agents p50/p99/max {triple(a['all_agents_start_error'])} us "
+                  f"(n={a['all_agents_start_error']['n']}); spread {triple(a['spread'])} us "
+                  f"(n={a['spread']['n']})", flush=True)
+            json.dump({"period_ns": args.period_ns, "agents": args.agents, "duration_s": args.duration,
+                       "settle_s": args.settle, "results": results},
+                      open(os.path.join(out, "start_error.json"), "w"), indent=1)
     md = markdown(results)
-    tb.write(os.path.join(out, "start_error.md"), md)
+    write(os.path.join(out, "start_error.md"), md)
     print()
     print(md)
     print(f"results in {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
