@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Unit tests of the test bed's pure parts (configs, chrony's log, the report,
-the command line) and of its refusal
+the honesty command's cells and table, the command line) and of its refusal
 to run without root. The namespaces themselves are exercised by the
 testbed_check ctest."""
 import json
@@ -13,7 +13,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from timesync_testbed import chrony, cli, configs, network, probes, processes, report, scenarios  # noqa: E402
+from timesync_testbed import chrony, cli, configs, honesty, network, probes, processes, report, scenarios, truth  # noqa: E402,E501
 
 ENTRY = os.path.join(HERE, "timesync-testbed")
 
@@ -131,7 +131,7 @@ class Refusals(unittest.TestCase):
     def test_refuses_without_root(self):
         # As root, drop to nobody; otherwise this user already is not root.
         # (The system python: a per-user interpreter under /root is not nobody's.)
-        for cmd in ("run", "start-error"):
+        for cmd in ("run", "honesty"):
             argv = [sys.executable, ENTRY, cmd]
             if os.geteuid() == 0:
                 argv = ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-B", ENTRY, cmd]
@@ -148,7 +148,7 @@ class Refusals(unittest.TestCase):
 class CommandLine(unittest.TestCase):
     def test_every_family_has_its_command_and_defaults(self):
         ap = cli.parser()
-        for argv, agents in ((["run"], 2), (["start-error"], 4), (["servo-compare"], 2)):
+        for argv, agents in ((["run"], 2), (["start-error"], 4), (["honesty"], 8), (["servo-compare"], 2)):
             a = ap.parse_args(argv)
             self.assertIsNone(a.agents)
             self.assertEqual(a.default_agents, agents, argv)
@@ -160,11 +160,114 @@ class CommandLine(unittest.TestCase):
 
     def test_common_options_before_or_after_the_command(self):
         ap = cli.parser()
-        a = ap.parse_args(["--agents", "3", "--build-dir", "/b", "--set", "poll.burst=1", "servo-compare"])
+        a = ap.parse_args(["--agents", "3", "--build-dir", "/b", "--set", "poll.burst=1", "honesty"])
         self.assertEqual((a.agents, a.build_dir, a.set), (3, "/b", ["poll.burst=1"]))
         a = ap.parse_args(["--out", "/o", "start-error", "--agents", "5", "--build-dir", "/c"])
         self.assertEqual((a.agents, a.build_dir, a.out), (5, "/c", "/o"))
+        a = ap.parse_args(["honesty", "--seeds", "1", "--modes", "pll", "--impairments", "idle,storm",
+                           "--duration", "15", "--storm-agents", "12", "--sample-us", "500"])
+        self.assertEqual((a.seeds, a.modes, a.impairments, a.duration, a.storm_agents, a.sample_us),
+                         (1, "pll", "idle,storm", 15.0, 12, 500))
 
+
+class Honesty(unittest.TestCase):
+    def cfg(self, seed, i, mode="pll", imp="idle", duration=30, per_som=4, sets=()):
+        net = network.Network(50, per_som=per_som)
+        return honesty.agent_config(seed, i, honesty.MODES[mode], honesty.BY_NAME[imp], duration, net,
+                                    "10.213.0.1:17450", sets)
+
+    def test_crystals_are_replayable_and_in_range(self):
+        c = [honesty.crystal(s, i)[1] for s in (1, 2) for i in range(40)]
+        self.assertEqual(c, [honesty.crystal(s, i)[1] for s in (1, 2) for i in range(40)])
+        self.assertEqual(len({(x["freq_ppm"], x["initial_offset_s"]) for x in c}), 80)
+        for x in c:
+            self.assertLessEqual(abs(x["freq_ppm"]), 50)
+            self.assertLessEqual(abs(x["initial_offset_s"]), 0.5)
+        # The same crystal in every mode and impairment of a seed.
+        for mode in honesty.MODES:
+            for imp in honesty.BY_NAME:
+                sim = self.cfg(3, 7, mode, imp)["sim_clock"]
+                self.assertEqual(sim["freq_ppm"], honesty.crystal(3, 7)[1]["freq_ppm"])
+
+    def test_agent_keys_modes_impairments_and_overrides(self):
+        cfg = self.cfg(1, 5)
+        self.assertEqual(cfg["listen"], f"10.213.0.12:{network.AGENT_PORT + 1}")
+        self.assertEqual(cfg["segment"], "/dev/shm/timesync-tsb-a6")
+        self.assertEqual((cfg["poll"]["min_s"], cfg["poll"]["max_s"], cfg["poll"]["rpc_timeout_s"]),
+                         ("0.05", "1", "0.5"))
+        self.assertEqual((cfg["alarm"]["max_error_us"], cfg["alarm"]["void_after_s"]), ("2000", "10"))
+        self.assertEqual(cfg["sim_clock"]["wander_ppb_per_sqrt_s"], 2)
+        self.assertEqual(cfg["servo"]["type"], "pll")
+        self.assertEqual(self.cfg(1, 0, "kalman")["servo"]["type"], "kalman")
+        b = self.cfg(1, 0, "beacon")
+        self.assertEqual((b["beacon"]["enabled"], b["beacon"]["calibrate_every_s"]), ("true", "2"))
+        self.assertEqual(honesty.MODES["beacon"].master, ("beacon.enabled=true", "beacon.rate_hz=20"))
+        self.assertEqual(self.cfg(1, 0, "pll", "storm")["poll"]["max_s"], "0.2")
+        self.assertEqual(self.cfg(1, 0, sets=["poll.max_s=4"])["poll"]["max_s"], "4")
+        self.assertEqual(self.cfg(1, 0, "pll", "wander")["sim_clock"]["wander_ppb_per_sqrt_s"], 500)
+        signs = set()
+        for i in range(20):
+            s = self.cfg(2, i, "pll", "thermal-step")["sim_clock"]
+            self.assertEqual(s["step_every_s"], 12.0)
+            signs.add(s["step_ppm"])
+            r = self.cfg(2, i, "pll", "thermal-ramp", duration=12)["sim_clock"]
+            self.assertEqual(abs(r["step_ppm"]), 30)
+            self.assertLessEqual(r["step_ramp_s"], r["step_every_s"])
+        self.assertEqual(signs, {20, -20})
+        self.assertIn("step_every_s: 12.0\n", configs.to_yaml(self.cfg(2, 0, "pll", "thermal-step")))
+
+    def test_proxy_schedules(self):
+        self.assertEqual(honesty.BY_NAME["delay-step"].proxy(30)["schedule"],
+                         "12.000:2:0.3:0,22.500:0.1:0.1:0")
+        self.assertEqual(honesty.BY_NAME["loss-burst"].proxy(30)["schedule"],
+                         "8:0.1:0.1:1,9.5:0.1:0.1:0,16:0.1:0.1:1,17.5:0.1:0.1:0,24:0.1:0.1:1,25.5:0.1:0.1:0")
+        self.assertNotIn("schedule", honesty.BY_NAME["loss-burst"].proxy(7))
+
+    def test_several_agents_per_som(self):
+        net = network.Network(10, per_som=4)
+        self.assertEqual(net.soms, 3)
+        self.assertEqual([net.ns(i) for i in (0, 3, 4, 9)], ["tsb-som1", "tsb-som1", "tsb-som2", "tsb-som3"])
+        self.assertEqual([net.port(i) for i in (0, 3, 4)], [network.AGENT_PORT, network.AGENT_PORT + 3,
+                                                             network.AGENT_PORT])
+        self.assertEqual(net.ip(9), "10.213.0.13")
+        self.assertEqual(len({(net.ip(i), net.port(i)) for i in range(10)}), 10)
+
+    @staticmethod
+    def segment(served, outside, ratio, err_ns, bound_ns, refused=None):
+        return {"segment": "s", "reads": served + sum((refused or {}).values()), "served": served,
+                "violations": outside, "worst_excess_ns": 500.0 if outside else 0, "first_outside_s": 3.25
+                if outside else None, "worst_ratio": ratio, "worst_ratio_s": 4.5, "worst_abs_err_ns": err_ns,
+                "mean_bound_all_ns": bound_ns, "refused": refused or {}}
+
+    def test_cells_totals_and_the_table(self):
+        net = network.Network(2, per_som=4)
+        mon = {"duration_s": 10.0, "segments": [
+            self.segment(9000, 0, 0.5, 40_000, 100_000, {"TS_E_NOT_SYNCHRONIZED": 1000}),
+            self.segment(1000, 3, 1.25, 250_000, 200_000, {"TS_E_NOT_SYNCHRONIZED": 8000,
+                                                           "TS_E_NO_SEGMENT": 1000})]}
+        a = honesty.summarize_cell(1, "pll", "storm", 2, 10, mon, net, [], "/w")
+        self.assertEqual((a["served"], a["outside"], a["worst_ratio"], a["worst_abs_err_us"]),
+                         (10000, 3, 1.25, 250.0))
+        self.assertAlmostEqual(a["mean_bound_us"], 110.0)  # weighted by readings served
+        self.assertEqual(a["refused"], {"TS_E_NOT_SYNCHRONIZED": 9000, "TS_E_NO_SEGMENT": 1000})
+        self.assertEqual(a["samples_per_s_per_agent"], 1000.0)
+        b = honesty.summarize_cell(2, "pll", "storm", 2, 10, {"duration_s": 10.0, "segments": [
+            self.segment(30000, 0, 0.25, 10_000, 50_000)] * 2}, net, [], "/w")
+        bad = honesty.violations([a, b])
+        self.assertEqual(len(bad), 1)
+        self.assertIn("seed 1 / pll / storm: a2 (tsb-som1): 3 readings outside the bound, first at 3.250 s, "
+                      "worst |error|/bound 1.250 at 4.500 s", bad[0])
+        t = honesty.totals([a, b])
+        self.assertEqual(len(t), 1)
+        self.assertEqual((t[0]["cells"], t[0]["served"], t[0]["outside"]), (2, 70000, 3))
+        self.assertAlmostEqual(t[0]["mean_bound_us"], (10000 * 110 + 60000 * 50) / 70000)
+        md = honesty.markdown([a, b]).splitlines()
+        self.assertIn("| 1 | pll | storm | 2 | 10,000 | 3 | 1.250 | 250.0 | 110.0 | 10,000 |", md)
+        self.assertTrue(md[-1].startswith("| **all** | | 2 | 70,000 | 3 | 1.250 | 250.0 |"))
+
+    def test_pooled_ignores_segments_that_served_nothing(self):
+        p = truth.pooled([self.segment(0, 0, None, None, None, {"TS_E_NO_SEGMENT": 5})])
+        self.assertEqual((p["served"], p["worst_ratio"], p["mean_bound_us"], p["reads"]), (0, None, None, 5))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@
 // nothing (|error| percentiles come from a fixed log histogram, 0.8 %).
 //
 // Output: the summary on stdout; --json FILE: {"agents": [per TARGET],
-// "segments": [per --segment]} with readings served, outside the bound, the
+// "segments": [per --segment], "cpu_s": its own CPU time} with readings served, outside the bound, the
 // worst |error|/bound ratio and |error|, the mean bound, and refused readings
 // per libtimesync error code; --trace FILE: JSON lines, readings every
 // --trace-ms ("k":"r", "a" target index or "seg" segment index) and status
@@ -36,6 +36,7 @@
 // Exit: 0; 1 some reading was outside its bound (or an output file could not
 // be written); 64 usage.
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -517,13 +518,18 @@ int run(const Args& a) {
   int rc = 0;
   const double span_s = secs(host_raw_now_ns() - start);
   std::printf("\nsummary over %.1f s:\n", span_s);
-  // start_raw_ns: the host CLOCK_MONOTONIC_RAW instant trace times count from.
+  // start_raw_ns: the host CLOCK_MONOTONIC_RAW instant trace times count from;
+  // cpu_s: this monitor's own CPU time (user + system), what sampling cost.
   if (json != nullptr) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     std::fprintf(json,
-                 "{\"duration_s\":%s,\"settle_s\":%s,\"sample_us\":%s,\"start_raw_ns\":%" PRId64
-                 ",\"agents\":[",
+                 "{\"duration_s\":%s,\"settle_s\":%s,\"sample_us\":%s,\"cpu_s\":%s,"
+                 "\"start_raw_ns\":%" PRId64 ",\"agents\":[",
                  jnum(span_s).c_str(), jnum(a.settle_s).c_str(),
-                 jnum(static_cast<double>(a.sample_ns) / 1e3).c_str(), start);
+                 jnum(static_cast<double>(a.sample_ns) / 1e3).c_str(), jnum(cpu_s).c_str(), start);
   }
   for (size_t i = 0; i < w.size(); ++i) {
     const Watched& x = w[i];

@@ -20,6 +20,8 @@ millisecond with the bound.
     timesync-testbed check              short functional run for CI (exit 1 on failure)
     timesync-testbed start-error [...]  how close to a synchronized instant commands start
     timesync-testbed servo-compare [...]  the PLL and the Kalman servo side by side
+    timesync-testbed honesty [...]      every served reading against the truth, over
+                                        seeds x modes x impairments
     timesync-testbed cleanup            removes whatever a killed run left behind
     timesync-testbed list               the scenarios
   options before or after the command: --build-dir DIR --out DIR --agents N;
@@ -46,5 +48,5 @@ Modules: network (namespaces), processes (processes, signals, lock, cgroups,
 binaries), configs (agent and master YAML), scenarios (definitions and the
 runner), truth (the truth monitor and its output), chrony, probes, report
 (tables, SVG), cli; one per command family: bench (run, bench, check),
-compare, legs, start_error, servo_compare.
+compare, legs, start_error, servo_compare, honesty.
 """

@@ -23,6 +23,18 @@ def targets_argv(bed, work, agents, duration, origin, settle_s=5, interval_ms=50
             "--json", f"{work}/monitor.json", "--trace", f"{work}/trace.jsonl"]
 
 
+def segments_argv(bed, json_path, segments, duration, sample_us, interval_ms=5000):
+    """The honesty monitor: segments by path (it may start before the agents
+    create them), no gRPC, truth = the host's raw clock, no trace. It runs
+    SCHED_FIFO 1: it costs a few % of one CPU, but at normal priority its
+    wake-ups came ~0.5 ms late while dozens of agents kept both cores busy."""
+    argv = ["chrt", "-f", "1", bed.bin["monitor"], "--duration-s", str(duration), "--sample-us", str(sample_us),
+            "--interval-ms", str(interval_ms), "--json", json_path]
+    for s in segments:
+        argv += ["--segment", s]
+    return argv
+
+
 def load(path):
     with open(path) as f:
         return json.load(f)
@@ -42,3 +54,23 @@ def trace_errors_ns(trace_path, settle_after_s):
                 errs.append(abs(r["e"]))
     return errs
 
+
+def pooled(segments):
+    """One line over several segments' monitor entries: readings served and
+    outside the bound, worst |error|/bound and |error|, the mean bound over
+    every served reading, refused readings per libtimesync error code."""
+    served = sum(s["served"] for s in segments)
+    refused = {}
+    for s in segments:
+        for code, n in (s.get("refused") or {}).items():
+            refused[code] = refused.get(code, 0) + n
+    ratios = [s["worst_ratio"] for s in segments if s.get("worst_ratio") is not None]
+    errs = [s["worst_abs_err_ns"] for s in segments if s.get("worst_abs_err_ns") is not None]
+    bound_sum = sum(s["mean_bound_all_ns"] * s["served"] for s in segments
+                    if s.get("mean_bound_all_ns") is not None)
+    return {"reads": sum(s["reads"] for s in segments), "served": served,
+            "outside": sum(s["violations"] for s in segments),
+            "worst_ratio": max(ratios) if ratios else None,
+            "worst_abs_err_us": max(errs) / 1e3 if errs else None,
+            "mean_bound_us": bound_sum / served / 1e3 if served else None,
+            "refused": dict(sorted(refused.items()))}
