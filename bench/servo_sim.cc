@@ -1,7 +1,7 @@
 // servo_sim: the PLL and the Kalman servo side by side on identical exchanges,
 // in simulated time (seconds of runtime for hours of clock): the true error
 // of the published line, the frequency error and the innovation statistics,
-// per path scenario. The test bed (tools/testbed) measures the same on real
+// per path scenario. The test bed (lab/testbed) measures the same on real
 // sockets; this isolates the servo from everything else.
 //
 //   servo_sim [--seconds S] [--seed N] [--floor-ns F] [--csv]
