@@ -314,8 +314,8 @@ void sample(Watched& x, const TimeSource& truth, const Args& a, int64_t start, F
     // A --segment that does not exist yet (or a target's not yet learnt).
     if (x.segment.empty()) return;
     Result<Clock> c = Clock::open(x.segment);
-    ++x.reads;
     if (!c.ok()) {
+      ++x.reads;  // a reader that cannot open the segment gets no time either
       ++x.refused[error_index(c.error())];
       return;
     }
