@@ -257,13 +257,16 @@ void Agent::on_answer(const Answer& a) {
     // delay, once the line is locked (before, its slope is too uncertain to
     // carry the offset to the beacons' times).
     // The calibration carries the offset from the exchange to the floor beacon
-    // (up to a window of beacons away) with the frequency estimate, so it waits
-    // for a frequency worth that: 16 two-way samples since the last reset and
-    // a 1-sigma below 1 ppm. The first lock's frequency, fitted over a fraction
-    // of a second, can be off by hundreds of ppm (seen in beacon_test).
+    // (up to a window of beacons away) with the frequency estimate, and its
+    // uncertainty grows with the bound's growth over that gap, so a poor
+    // frequency costs a wide calibration, never a wrong one; the best of the
+    // last few calibrations is used. It still waits for 16 two-way samples
+    // since the last reset and a frequency sigma below 10 ppm: the first
+    // lock's frequency, fitted over a fraction of a second, can be off by
+    // hundreds of ppm, which would only make the first calibrations useless.
     ++two_way_since_reset_;
     if (cfg_.beacon.enabled && est_.locked() && two_way_since_reset_ >= kTwoWayBeforeCalibration &&
-        e.freq_sigma_ppb >= 0 && e.freq_sigma_ppb < 1000 &&
+        e.freq_sigma_ppb >= 0 && e.freq_sigma_ppb < 10'000 &&
         comb_.calibrate(res.sample, estimator::reference_line(e.line, e.freq_est_ppb),
                         e.growth_ppb)) {
       TS_LOG_DEBUG("beacon delay calibrated: %" PRId64 " ns +/- %" PRIu64 " ns", comb_.delay_ns(),

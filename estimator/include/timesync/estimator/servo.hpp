@@ -82,7 +82,7 @@ class Servo {
 struct PllParams {
   double phase_time_constant_s = 2.0;   // fast loop: phase error removed over ~this
   double freq_time_constant_s = 32.0;   // slow loop: frequency from this much history
-  int max_samples = 128;
+  int max_samples = 1024;  // 2 x freq_time_constant_s at 16 polls a second
   int innovation_window = 64;
 };
 
