@@ -725,9 +725,10 @@ const Schema<ClientConfig>& client_schema() {
                    "Kalman: noise of a sample at the smallest delay, ns; it grows in "
                    "proportion to a slower exchange's delay."),
           key<Cfg>(TS_FIELD(bound.min_freq_uncertainty_ppb), Real{10, 0, 1e6},
-                   "Floor on the frequency uncertainty the error bound grows with, ppb."),
+                   "Floor on the rate the error bound grows at, ppb."),
           key<Cfg>(TS_FIELD(bound.holdover_wander_ppb_per_s), Real{1, 0, 1e6},
-                   "Assumed frequency wander while no sample arrives, ppb per second."),
+                   "Fastest the local crystal's frequency is assumed to change, ppb per "
+                   "second: in the hard frequency envelope and while no sample arrives."),
           key<Cfg>(TS_FIELD(alarm.max_error_us), Real{1000, 0.001, 1e9},
                    "Out-of-sync threshold: error bound above this, in us."),
           key<Cfg>(TS_FIELD(alarm.clear_ratio), Real{0.8, 0, 1, Ends::kOpen},
