@@ -7,6 +7,8 @@ TIMESYNC_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libgpiod-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libsystemd-dev
+  # UDP exchange authentication (wire/: AES-256-GCM)
+  libssl-dev
   # operations tests: alert rules, unit files, playbook, packages, TLS certificates
   prometheus systemd ansible-core dpkg-dev openssl curl
 )
