@@ -1,6 +1,5 @@
 #include "agent.hpp"
 
-#include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <time.h>
 
@@ -10,55 +9,54 @@
 
 #include "timesync/daemon/log.hpp"
 #include "timesync/daemon/tls.hpp"
+#include "timesync/estimator/publication.hpp"
 
 namespace timesync::agent {
 namespace {
 
-constexpr int kGoodSamplesPerPollStep = 4;
 constexpr int kTwoWayBeforeCalibration = 16;
 
-int64_t unix_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
-
-std::shared_ptr<grpc::Channel> make_channel(const config::ClientConfig& cfg,
-                                            std::shared_ptr<grpc::ChannelCredentials> creds) {
-  grpc::ChannelArguments args;
-  daemon::add_tls_channel_args(cfg.tls, &args);
-  // A master that comes back should be found within about a second, not after
-  // gRPC's default backoff of up to two minutes.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  // A retried exchange would carry a stale t0; a lost sample is better.
-  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return grpc::CreateCustomChannel(cfg.master, std::move(creds), args);
-}
-
-const char* reason_text(v1::AlarmReason r) {
-  switch (r) {
-    case v1::ALARM_REASON_BOUND_EXCEEDED: return "error bound exceeded";
-    case v1::ALARM_REASON_MASTER_UNREACHABLE: return "master unreachable";
-    default: return "unspecified";
-  }
-}
-
-// One line for `systemctl status`: the state and the figures that matter.
-std::string service_status(const v1::AgentStatus& st) {
-  char line[256];
-  if (st.alarm_active()) {
-    std::snprintf(line, sizeof line, "OUT OF SYNC: %s", st.alarm_message().c_str());
-  } else if (st.state() == v1::SYNC_STATE_UNSYNCHRONIZED) {
-    std::snprintf(line, sizeof line, "unsynchronized: waiting for %s", st.master_target().c_str());
+// One line for `systemctl status`: the state, the transport and the figures
+// that matter.
+std::string service_status(const AgentStatusInfo& st) {
+  char line[320];
+  if (st.alarm_active) {
+    std::snprintf(line, sizeof line, "OUT OF SYNC: %s", st.alarm_message.c_str());
+  } else if (st.state == ClockStatus::kUnsynchronized) {
+    std::snprintf(line, sizeof line, "unsynchronized: waiting for %s", st.master_target.c_str());
   } else {
     // Rounded so the line (and so the notification) changes only when it matters.
-    std::snprintf(line, sizeof line, "%s to %s, bound %.0f us",
-                  st.state() == v1::SYNC_STATE_HOLDOVER ? "holdover" : "synchronized",
-                  st.master_target().c_str(), static_cast<double>(st.bound_ns()) / 1e3);
+    std::snprintf(line, sizeof line, "%s to %s over %s (%s timestamps), bound %.0f us",
+                  st.state == ClockStatus::kHoldover ? "holdover" : "synchronized",
+                  st.master_target.c_str(), st.link.empty() ? "?" : st.link.c_str(),
+                  to_string(st.timestamps), static_cast<double>(st.bound_ns) / 1e3);
   }
   return line;
+}
+
+estimator::BeaconParams beacon_params(const config::ClientConfig& c) {
+  estimator::BeaconParams p;
+  p.window = c.beacon.window;
+  p.max_excess_ns = std::llround(c.beacon.max_excess_us * 1e3);
+  p.margin_ns = std::llround(c.beacon.margin_us * 1e3);
+  return p;
+}
+
+std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& c) {
+  if (c.servo.type == config::ServoType::kKalman) {
+    estimator::KalmanParams p;
+    p.phase_time_constant_s = c.servo.phase_time_constant_s;
+    p.phase_noise_ns_per_sqrt_s = c.servo.kalman.phase_noise_ns_per_sqrt_s;
+    p.freq_wander_ppb_per_sqrt_s = c.servo.kalman.freq_wander_ppb_per_sqrt_s;
+    p.measurement_floor_ns = c.servo.kalman.measurement_floor_ns;
+    p.innovation_window = c.servo.innovation_window;
+    return estimator::make_kalman_servo(p);
+  }
+  estimator::PllParams p;
+  p.phase_time_constant_s = c.servo.phase_time_constant_s;
+  p.freq_time_constant_s = c.servo.freq_time_constant_s;
+  p.innovation_window = c.servo.innovation_window;
+  return estimator::make_pll_servo(p);
 }
 
 }  // namespace
@@ -76,64 +74,45 @@ estimator::EstimatorParams estimator_params(const config::ClientConfig& c) {
   return p;
 }
 
-static estimator::BeaconParams beacon_params(const config::ClientConfig& c) {
-  estimator::BeaconParams p;
-  p.window = c.beacon.window;
-  p.max_excess_ns = std::llround(c.beacon.max_excess_us * 1e3);
-  p.margin_ns = std::llround(c.beacon.margin_us * 1e3);
+PolicyConfig policy_config(const config::ClientConfig& c) {
+  PolicyConfig p;
+  p.poll_min_s = c.poll.min_s;
+  p.poll_max_s = c.poll.max_s;
+  p.max_error_ns = static_cast<uint64_t>(std::llround(c.alarm.max_error_us * 1e3));
+  p.clear_ratio = c.alarm.clear_ratio;
+  p.unreachable_after_s = c.alarm.unreachable_after_s;
   return p;
 }
 
-static std::unique_ptr<estimator::Servo> make_servo(const config::ClientConfig& c) {
-  if (c.servo.type == config::ServoType::kKalman) {
-    estimator::KalmanParams p;
-    p.phase_time_constant_s = c.servo.phase_time_constant_s;
-    p.phase_noise_ns_per_sqrt_s = c.servo.kalman.phase_noise_ns_per_sqrt_s;
-    p.freq_wander_ppb_per_sqrt_s = c.servo.kalman.freq_wander_ppb_per_sqrt_s;
-    p.measurement_floor_ns = c.servo.kalman.measurement_floor_ns;
-    p.innovation_window = c.servo.innovation_window;
-    return estimator::make_kalman_servo(p);
-  }
-  estimator::PllParams p;
-  p.phase_time_constant_s = c.servo.phase_time_constant_s;
-  p.freq_time_constant_s = c.servo.freq_time_constant_s;
-  p.innovation_window = c.servo.innovation_window;
-  return estimator::make_pll_servo(p);
-}
-
 Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSource& local,
-             SegmentWriter& writer, AlarmHub& alarms,
-             std::shared_ptr<grpc::ChannelCredentials> credentials, AgentMetrics* metrics,
+             Publisher& out, AlarmHub& alarms, MasterLink& link, AgentMetrics* metrics,
              daemon::ServiceNotifier* notifier)
     : cfg_(cfg),
       id_(std::move(agent_id)),
       local_(local),
-      writer_(writer),
+      out_(out),
       alarms_(alarms),
+      link_(link),
       metrics_(metrics),
       notifier_(notifier),
-      channel_(make_channel(cfg, std::move(credentials))),
-      stub_(v1::TimeService::NewStub(channel_)),
       est_(estimator_params(cfg), make_servo(cfg)),
       comb_(beacon_params(cfg)),
-      max_error_ns_(static_cast<int64_t>(std::llround(cfg.alarm.max_error_us * 1e3))),
+      policy_(policy_config(cfg), local.now_ns()),
+      max_error_ns_(policy_config(cfg).max_error_ns),
       start_local_(local.now_ns()),
+      next_poll_(start_local_),
       last_answer_local_(start_local_),
-      poll_s_(cfg.poll.min_s),
-      published_epoch_(writer.previous_epoch()) {
-  status_.set_agent_id(id_);
-  status_.set_master_target(cfg_.master);
-  status_.set_state(v1::SYNC_STATE_UNSYNCHRONIZED);
-  status_.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
-  status_.set_poll_interval_s(poll_s_);
-  status_.set_time_to_sync_s(-1);
-  status_.set_freq_sigma_ppb(-1);
-  status_.set_servo(est_.servo_name());
-  status_.set_local_clock(local_.describe());
-  status_.set_segment(writer_.path());
-  status_.set_transport(daemon::describe(cfg_.tls));
-  status_.set_sync_mode(sync_mode());
-  status_.set_beacon_delay_ns(-1);
+      published_epoch_(out.previous_epoch()) {
+  status_.agent_id = id_;
+  status_.master_target = cfg_.master;
+  status_.max_error_ns = max_error_ns_;
+  status_.poll_interval_s = policy_.poll_s();
+  status_.servo = est_.servo_name();
+  status_.local_clock = local_.describe();
+  status_.segment = out_.where();
+  status_.security = daemon::describe(cfg_.tls);
+  status_.sync_mode = sync_mode();
+  status_.link_description = link_.describe();
 }
 
 std::string Agent::sync_mode() const {
@@ -146,90 +125,45 @@ std::string Agent::sync_mode() const {
   return "beacon (no stream: polling)";
 }
 
-Agent::Answer Agent::exchange() {
-  Answer a;
-  v1::GetTimeRequest req;
-  req.set_sequence(++sequence_);
-  req.set_client_id(id_);
-  const auto deadline = std::chrono::system_clock::now() +
-                        std::chrono::microseconds(std::llround(cfg_.poll.rpc_timeout_s * 1e6));
-  // Connect first: a t0 taken before the TCP and HTTP/2 handshakes would put
-  // them into the delay of the first sample after every (re)connection.
-  if (channel_->GetState(true) != GRPC_CHANNEL_READY && !channel_->WaitForConnected(deadline)) {
-    // The channel does not say why; a fail-fast call does (connection refused,
-    // TLS handshake failed: certificate verify failed, ...). Its answer, if one
-    // came, would carry the handshake in its delay, so it is not used.
-    grpc::ClientContext why;
-    why.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
-    v1::GetTimeResponse ignored;
-    const grpc::Status st = stub_->GetTime(&why, req, &ignored);
-    a.error = "cannot connect to " + cfg_.master +
-              (st.ok() ? std::string() : ": " + st.error_message());
-    return a;
-  }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(deadline);
-  // t0 as late and t3 as early as the API allows: the stub call is all that
-  // lies between them.
-  a.x.t0 = LocalTime{local_.now_ns()};
-  req.set_client_send_ns(a.x.t0.ns);
-  const grpc::Status st = stub_->GetTime(&ctx, req, &a.resp);
-  a.x.t3 = LocalTime{local_.now_ns()};
-  if (!st.ok()) {
-    a.error = "GetTime: " + st.error_message() + " (code " +
-              std::to_string(static_cast<int>(st.error_code())) + ")";
-    return a;
-  }
-  if (a.resp.sequence() != req.sequence() || a.resp.client_send_ns() != a.x.t0.ns) {
-    a.error = "GetTime: the answer does not echo our sequence and t0";
-    return a;
-  }
-  if (a.resp.timebase() == v1::TIMEBASE_UNSPECIFIED) {
-    a.error = "GetTime: the master did not say which timebase it serves";
-    return a;
-  }
-  a.x.t1_ns = a.resp.master_receive_ns();
-  a.x.t2_ns = a.resp.master_send_ns();
-  a.x.master_error_ns = a.resp.master_error_ns();
-  a.x.correction_ns = cfg_.calibration.offset_ns;
-  a.ok = true;
-  if (metrics_ != nullptr) metrics_->round_trip(a.delay_ns());
-  return a;
-}
-
-Agent::Answer Agent::exchange_burst() {
-  Answer best = exchange();
-  for (int i = 1; i < cfg_.poll.burst && best.ok; ++i) {
-    Answer a = exchange();
-    if (!a.ok) break;
-    if (a.delay_ns() < best.delay_ns()) best = std::move(a);
+LinkResult Agent::exchange_burst() {
+  LinkResult best = link_.exchange();
+  for (int i = 1; i < cfg_.poll.burst && best.ok(); ++i) {
+    LinkResult r = link_.exchange();
+    if (!r.ok()) break;
+    if (r.ex.delay_ns() < best.ex.delay_ns()) best = std::move(r);
   }
   return best;
 }
 
-void Agent::note_master(const std::string& id, uint64_t epoch, v1::Timebase timebase,
-                        uint64_t instance, double delay_us) {
-  const bool known = !master_id_.empty();
-  if (known && (id != master_id_ || epoch != master_epoch_ || timebase != master_timebase_)) {
+void Agent::note_master(const MasterInfo& m, double delay_us) {
+  // A transport that does not carry the name (UDP) keeps the one gRPC gave.
+  const std::string id = m.id.empty() ? master_.id : m.id;
+  if (master_known_ &&
+      (id != master_.id || m.epoch != master_.epoch || m.timebase != master_.timebase)) {
     TS_LOG_WARN("master timeline changed ('%s' epoch %016" PRIx64 " -> '%s' epoch %016" PRIx64
                 "): re-locking with a step",
-                master_id_.c_str(), master_epoch_, id.c_str(), epoch);
+                master_.id.c_str(), master_.epoch, id.c_str(), m.epoch);
     est_.reset();
     comb_.reset();
     two_way_since_reset_ = 0;
-  } else if (known && instance != master_instance_) {
+  } else if (master_known_ && m.instance != master_.instance) {
     TS_LOG_INFO("master '%s' restarted (instance %016" PRIx64 " -> %016" PRIx64
                 "), same timeline: continuing",
-                id.c_str(), master_instance_, instance);
+                id.c_str(), master_.instance, m.instance);
   }
-  if (!known) {
+  if (!master_known_) {
     TS_LOG_INFO("master '%s' at %s answers: epoch %016" PRIx64 ", delay %.1f us", id.c_str(),
-                cfg_.master.c_str(), epoch, delay_us);
+                cfg_.master.c_str(), m.epoch, delay_us);
   }
-  master_id_ = id;
-  master_epoch_ = epoch;
-  master_timebase_ = timebase;
-  master_instance_ = instance;
+  MasterInfo next = m;
+  if (m.id.empty()) {
+    // Only gRPC answers say who the master is and what it offers.
+    next.id = master_.id;
+    next.udp_port = master_.udp_port;
+    next.udp_authenticated = master_.udp_authenticated;
+  }
+  master_ = std::move(next);
+  master_known_ = true;
 }
 
 void Agent::note_epoch(int64_t offset_ns) {
@@ -241,29 +175,36 @@ void Agent::note_epoch(int64_t offset_ns) {
   }
 }
 
-void Agent::on_answer(const Answer& a) {
-  const v1::GetTimeResponse& r = a.resp;
-  note_master(r.master_id(), r.master_epoch(), r.timebase(), r.master_instance(),
-              static_cast<double>(a.delay_ns()) / 1e3);
+bool Agent::on_answer(const LinkExchange& ex) {
+  note_master(ex.master, static_cast<double>(ex.delay_ns()) / 1e3);
+  if (metrics_ != nullptr) metrics_->round_trip(ex.delay_ns());
+  // Another transport is another path: its delays are not comparable.
+  const std::string transport = link_.transport();
+  if (!last_transport_.empty() && transport != last_transport_) {
+    TS_LOG_INFO("exchanges now over %s (%s)", transport.c_str(), link_.describe().c_str());
+    est_.path_changed();
+  }
+  last_transport_ = transport;
+  timestamps_ = ex.local_stamps;
 
+  estimator::Exchange x = ex.x;
+  x.correction_ns = cfg_.calibration.offset_ns;
   // The new line takes effect from now, after every reading made so far.
-  const estimator::AddResult res = est_.add(a.x, LocalTime{local_.now_ns()});
-  if (res.verdict == estimator::Verdict::kAccepted) {
-    ++good_at_poll_;
+  const estimator::AddResult res = est_.add(x, LocalTime{local_.now_ns()});
+  const bool accepted = res.verdict == estimator::Verdict::kAccepted;
+  if (accepted) {
     ++two_way_samples_;
     last_offset_ns_ = res.sample.offset_ns;
     const estimator::Estimate& e = est_.estimate();
     // Beacon mode: every accepted exchange re-measures the beacons' one-way
-    // delay, once the line is locked (before, its slope is too uncertain to
-    // carry the offset to the beacons' times).
-    // The calibration carries the offset from the exchange to the floor beacon
-    // (up to a window of beacons away) with the frequency estimate, and its
-    // uncertainty grows with the bound's growth over that gap, so a poor
-    // frequency costs a wide calibration, never a wrong one; the best of the
-    // last few calibrations is used. It still waits for 16 two-way samples
-    // since the last reset and a frequency sigma below 10 ppm: the first
-    // lock's frequency, fitted over a fraction of a second, can be off by
-    // hundreds of ppm, which would only make the first calibrations useless.
+    // delay. The calibration carries the offset from the exchange to the floor
+    // beacon (up to a window of beacons away) with the frequency estimate,
+    // and its uncertainty grows with the bound's growth over that gap, so a
+    // poor frequency costs a wide calibration, never a wrong one; the best of
+    // the last few calibrations is used. It still waits for 16 two-way
+    // samples since the last reset and a frequency sigma below 10 ppm: the
+    // first lock's frequency, fitted over a fraction of a second, can be off
+    // by hundreds of ppm, which would only make the first calibrations useless.
     ++two_way_since_reset_;
     if (cfg_.beacon.enabled && est_.locked() && two_way_since_reset_ >= kTwoWayBeforeCalibration &&
         e.freq_sigma_ppb >= 0 && e.freq_sigma_ppb < 10'000 &&
@@ -281,218 +222,83 @@ void Agent::on_answer(const Answer& a) {
                  estimator::to_string(res.verdict), res.sample.offset_ns, res.sample.delay_ns);
   }
   note_epoch(res.sample.offset_ns);
+  return accepted;
 }
 
-TransformSnapshot Agent::build(int64_t now_local) const {
-  TransformSnapshot s;
-  s.max_error_ns = static_cast<uint64_t>(max_error_ns_);
-  s.epoch = published_epoch_;
-  s.master_instance = master_instance_;
-  s.set_master_name(master_id_);
+TransformSnapshot Agent::build(int64_t now_local, ClockStatus status) const {
   const estimator::Estimate& e = est_.estimate();
-  const int64_t h_now = local_.to_host_raw_ns(now_local);
-  if (!e.valid) {
-    s.as_of = s.void_after = s.ref_local = LocalTime{h_now};
-    s.ref_sync = SyncTime{h_now};
-    s.status = ClockStatus::kUnsynchronized;
-    return s;
-  }
-  // The estimator's line is in local-clock terms; readers evaluate at host raw.
-  // Anchor at now: sync(h_now) = line(now_local), and carry the local clock's
-  // rate against host raw into the frequency: (1 + f)(1 + r) - 1.
-  const double f = e.line.freq_ppb;
-  const double r = local_.rate_vs_host_ppb(h_now);
-  s.ref_local = LocalTime{h_now};
-  s.ref_sync = e.line.at(LocalTime{now_local});
-  s.freq_adj_q48 = ppb_to_q48(f + r + f * r * 1e-9);
-
   const int64_t void_after_local =
       e.as_of.ns + static_cast<int64_t>(std::llround(cfg_.alarm.void_after_s * 1e9));
-  s.as_of = LocalTime{local_.to_host_raw_ns(e.as_of.ns)};
-  s.void_after = LocalTime{local_.to_host_raw_ns(void_after_local)};
-  // Growth is per second of local time; per host second it is (1 + r) times
-  // that. +1 ppb and +2 ns cover the rounding of the two mappings.
-  const double growth = est_.growth_until(LocalTime{void_after_local}) * (1 + std::fabs(r) * 1e-9);
-  s.bound_growth_ppb = static_cast<uint64_t>(std::ceil(growth)) + 1;
-  s.bound_at_as_of_ns = e.bound_at_as_of_ns + 2;
-
-  if (!supported(now_local) || alarm_active_) {
-    s.status = ClockStatus::kUnsynchronized;
-  } else if (consecutive_failures_ > 0) {
-    s.status = ClockStatus::kHoldover;
-  } else {
-    s.status = ClockStatus::kSynchronized;
-  }
+  estimator::ClockMap m;
+  m.now_local = now_local;
+  m.now_host = local_.to_host_raw_ns(now_local);
+  m.as_of_host = local_.to_host_raw_ns(e.as_of.ns);
+  m.void_after_host = local_.to_host_raw_ns(void_after_local);
+  m.rate_vs_host_ppb = local_.rate_vs_host_ppb(m.now_host);
+  TransformSnapshot s;
+  static_cast<Transform&>(s) = estimator::to_transform(
+      e, est_.growth_until(LocalTime{void_after_local}), m, max_error_ns_, published_epoch_, status);
+  s.master_instance = master_.instance;
+  s.set_master_name(master_.id);
   return s;
 }
 
-bool Agent::supported(int64_t now_local) const {
-  // Synchronized only while the estimate supports what it would publish: a
-  // locked estimator whose bound stays under alarm.max_error_us until the next
-  // poll is due. Right after the first lock the envelope is wide and the bound
-  // grows fast; calling that synchronized had readers served and then refused
-  // within a poll, or (before the envelope) served past the truth.
-  if (!est_.locked()) return false;
+void Agent::publish_round(RoundFacts::Exchange exchange, bool accepted) {
+  const int64_t now_local = local_.now_ns();
   const estimator::Estimate& e = est_.estimate();
-  const double ahead_s = std::max(0.0, static_cast<double>(now_local - e.as_of.ns) / 1e9) + poll_s_;
-  const double bound = static_cast<double>(e.bound_at_as_of_ns) +
-                       est_.growth_until(LocalTime{now_local + std::llround(poll_s_ * 1e9)}) * ahead_s;
-  return bound <= static_cast<double>(max_error_ns_);
-}
-
-double Agent::since_answer_s(int64_t now_local) const {
-  return static_cast<double>(now_local - last_answer_local_) / 1e9;
-}
-
-v1::AlarmEvent Agent::event(v1::AlarmEvent::Kind kind, const std::string& msg,
-                            uint64_t bound_now) const {
-  v1::AlarmEvent e;
-  e.set_kind(kind);
-  e.set_reason(alarm_reason_);
-  e.set_message(msg);
-  e.set_unix_time_ns(unix_now_ns());
-  e.set_bound_ns(bound_now);
-  e.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
-  e.set_since_last_answer_s(since_answer_s(local_.now_ns()));
-  return e;
-}
-
-void Agent::raise(v1::AlarmReason reason, const std::string& msg, uint64_t bound_now) {
-  alarm_active_ = true;
-  alarm_reason_ = reason;
-  alarm_message_ = msg;
-  ++alarms_raised_;
-  if (metrics_ != nullptr) metrics_->alarm_raised(reason);
-  TS_LOG_WARN("ALARM raised: out of sync: %s; timestamps are refused", msg.c_str());
-  alarms_.publish(event(v1::AlarmEvent::RAISED, msg, bound_now));
-}
-
-void Agent::clear(uint64_t bound_now) {
-  alarm_active_ = false;
-  char msg[160];
-  std::snprintf(msg, sizeof msg, "back in sync: bound %.3f us below %.3f us x %.2f",
-                static_cast<double>(bound_now) / 1e3, static_cast<double>(max_error_ns_) / 1e3,
-                cfg_.alarm.clear_ratio);
-  TS_LOG_INFO("ALARM cleared (%s): %s", reason_text(alarm_reason_), msg);
-  alarms_.publish(event(v1::AlarmEvent::CLEARED, msg, bound_now));  // keeps the reason
-  alarm_reason_ = v1::ALARM_REASON_UNSPECIFIED;
-  alarm_message_.clear();
-}
-
-void Agent::update_alarm(int64_t now_local, uint64_t bound_now) {
-  const double silent_s = since_answer_s(now_local);
-  const bool unreachable = silent_s >= cfg_.alarm.unreachable_after_s;
-  const bool has_bound = est_.estimate().valid;
-  char msg[256];
-  if (!alarm_active_) {
-    if (unreachable) {
-      std::snprintf(msg, sizeof msg, "master %s unreachable for %.1f s (last error: %s)",
-                    cfg_.master.c_str(), silent_s, last_error_.c_str());
-      raise(v1::ALARM_REASON_MASTER_UNREACHABLE, msg, has_bound ? bound_now : 0);
-    } else if (ever_locked_ && has_bound && bound_now > static_cast<uint64_t>(max_error_ns_)) {
-      std::snprintf(msg, sizeof msg, "error bound %.3f us exceeds max_error %.3f us",
-                    static_cast<double>(bound_now) / 1e3, static_cast<double>(max_error_ns_) / 1e3);
-      raise(v1::ALARM_REASON_BOUND_EXCEEDED, msg, bound_now);
+  // The transform first (its bound does not depend on the status), then the
+  // policy's verdict on it, then the snapshot as readers will get it.
+  TransformSnapshot snap = build(now_local, ClockStatus::kUnsynchronized);
+  const uint64_t bound_now = e.valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;
+  RoundFacts f;
+  f.now_local = now_local;
+  f.exchange = exchange;
+  f.accepted = accepted;
+  f.last_answer_local = last_answer_local_;
+  f.locked = est_.locked();
+  f.has_estimate = e.valid;
+  f.bound_now_ns = bound_now;
+  f.growth_ppb = static_cast<double>(snap.bound_growth_ppb);
+  f.freq_changes = e.freq_changes;
+  f.master = cfg_.master;
+  f.last_error = last_error_;
+  const Decision d = policy_.round(f);
+  if (d.frequency_changed) {
+    TS_LOG_DEBUG("frequency change detected (a thermal step or ramp?): re-learning the frequency");
+  }
+  if (d.alarm) {
+    AlarmInfo a;
+    a.raised = d.alarm->raised;
+    a.reason = d.alarm->reason;
+    a.message = d.alarm->message;
+    a.host_raw_ns = local_.to_host_raw_ns(now_local);
+    a.bound_ns = d.alarm->bound_ns;
+    a.max_error_ns = max_error_ns_;
+    a.since_last_answer_s = policy_.since_answer_s(now_local, last_answer_local_);
+    if (a.raised) {
+      if (metrics_ != nullptr) metrics_->alarm_raised(a.reason);
+      TS_LOG_WARN("ALARM raised: out of sync: %s; timestamps are refused", a.message.c_str());
+    } else {
+      TS_LOG_INFO("ALARM cleared (%s): %s", to_string(a.reason), a.message.c_str());
     }
-    return;
+    alarms_.publish(std::move(a));
   }
-  const double clear_below = cfg_.alarm.clear_ratio * static_cast<double>(max_error_ns_);
-  if (!unreachable && consecutive_failures_ == 0 && est_.locked() &&
-      static_cast<double>(bound_now) < clear_below) {
-    clear(bound_now);
-  }
-}
+  snap.status = d.status;
+  out_.publish(snap);
 
-void Agent::adapt_poll(uint64_t bound_now) {
-  // A detected frequency change restarts the estimate from the samples after
-  // it: poll fast until they make it narrow again.
-  const uint64_t changes = est_.estimate().freq_changes;
-  const bool changed = changes != freq_changes_seen_;
-  freq_changes_seen_ = changes;
-  if (changed) TS_LOG_DEBUG("frequency change detected (a thermal step or ramp?): re-learning the frequency");
-  if (!est_.locked() || alarm_active_ || consecutive_failures_ > 0 || changed) {
-    poll_s_ = cfg_.poll.min_s;
-    good_at_poll_ = 0;
-    return;
-  }
-  // The bound expected two polls ahead, if nothing new arrives.
-  const double ahead = static_cast<double>(bound_now) +
-                       est_.estimate().growth_ppb * 2 * poll_s_;
-  if (ahead > 0.5 * static_cast<double>(max_error_ns_)) {
-    poll_s_ = std::max(cfg_.poll.min_s, poll_s_ / 2);
-    good_at_poll_ = 0;
-  } else if (good_at_poll_ >= kGoodSamplesPerPollStep) {
-    poll_s_ = std::min(cfg_.poll.max_s, poll_s_ * 2);
-    good_at_poll_ = 0;
-  }
-}
-
-void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, int64_t now_local) {
-  const estimator::Estimate& e = est_.estimate();
-  v1::SyncState state = v1::SYNC_STATE_UNSYNCHRONIZED;
-  if (snap.status == ClockStatus::kSynchronized) state = v1::SYNC_STATE_SYNCHRONIZED;
-  if (snap.status == ClockStatus::kHoldover) state = v1::SYNC_STATE_HOLDOVER;
-  if (state != v1::SYNC_STATE_UNSYNCHRONIZED && time_to_sync_s_ < 0) {
+  if (d.status != ClockStatus::kUnsynchronized && time_to_sync_s_ < 0) {
     time_to_sync_s_ = static_cast<double>(now_local - start_local_) / 1e9;
-    TS_LOG_INFO("synchronized to '%s' after %.3f s: offset %+.3f us, freq %+.3f ppm, bound %.3f us",
-                master_id_.c_str(), time_to_sync_s_,
+    TS_LOG_INFO("synchronized to '%s' after %.3f s over %s: offset %+.3f us, freq %+.3f ppm, "
+                "bound %.3f us",
+                master_.id.c_str(), time_to_sync_s_, link_.transport(),
                 static_cast<double>(e.line.at(LocalTime{now_local}).ns - now_local) / 1e3,
                 e.freq_est_ppb / 1e3, static_cast<double>(bound_now) / 1e3);
   }
-  v1::AgentStatus st;
-  st.set_agent_id(id_);
-  st.set_master_target(cfg_.master);
-  st.set_master_id(master_id_);
-  st.set_master_instance(master_instance_);
-  st.set_master_epoch(master_epoch_);
-  st.set_timebase(master_timebase_);
-  st.set_state(state);
-  st.set_alarm_active(alarm_active_);
-  st.set_alarm_reason(alarm_reason_);
-  st.set_published_epoch(published_epoch_);
-  st.set_bound_ns(e.valid ? bound_now : 0);
-  st.set_max_error_ns(static_cast<uint64_t>(max_error_ns_));
-  st.set_last_offset_ns(last_offset_ns_);
-  st.set_last_delay_ns(e.last_delay_ns);
-  st.set_freq_ppm(e.freq_est_ppb / 1e3);
-  st.set_freq_sigma_ppb(e.freq_sigma_ppb);
-  st.set_slew_ppm(e.slew_ppb / 1e3);
-  st.set_poll_interval_s(poll_s_);
-  st.set_samples_accepted(e.accepted);
-  st.set_samples_rejected(e.rejected);
-  st.set_rpc_failures(rpc_failures_);
-  st.set_since_last_answer_s(since_answer_s(now_local));
-  st.set_time_to_sync_s(time_to_sync_s_);
-  st.set_servo(est_.servo_name());
-  const estimator::InnovationStats innov = est_.innovations();
-  st.set_innovation_count(static_cast<uint32_t>(innov.count));
-  st.set_innovation_mean_ns(innov.mean_ns);
-  st.set_innovation_std_ns(innov.std_ns);
-  st.set_innovation_normalized_std(innov.normalized_std);
-  st.set_local_clock(local_.describe());
-  st.set_segment(writer_.path());
-  st.set_local_rate_ppm(local_.rate_vs_host_ppb(local_.to_host_raw_ns(now_local)) / 1e3);
-  st.set_alarms_raised(alarms_raised_);
-  st.set_alarm_message(alarm_message_);
-  st.set_transport(daemon::describe(cfg_.tls));
-  st.set_last_error(consecutive_failures_ > 0 ? last_error_
-                    : (cfg_.beacon.enabled && !stream_up_) ? stream_error_ : "");
-  st.set_sync_mode(sync_mode());
-  st.set_beacons_received(beacons_received_);
-  st.set_beacon_delay_ns(comb_.calibrated() ? comb_.delay_ns() : -1);
-  st.set_beacon_delay_uncertainty_ns(comb_.calibrated() ? comb_.delay_uncertainty_ns() : 0);
-  st.set_beacon_samples(beacon_samples_);
-  st.set_beacons_rejected(beacons_rejected_);
-  st.set_two_way_samples(two_way_samples_);
-  st.set_beacon_streams_opened(streams_opened_);
-  if (est_.locked()) {
-    st.set_freq_envelope_lo_ppm(e.freq_envelope.lo / 1e3);
-    st.set_freq_envelope_hi_ppm(e.freq_envelope.hi / 1e3);
-  }
-  st.set_freq_changes(e.freq_changes);
-  st.set_model_breaks(e.model_breaks);
+  AgentStatusInfo st;
+  fill_status(&st, snap, bound_now, now_local);
   if (metrics_ != nullptr) metrics_->update(st);
   if (notifier_ != nullptr) notifier_->status(service_status(st));
+  const ClockStatus state = st.state;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_ = std::move(st);
@@ -500,85 +306,111 @@ void Agent::publish_status(const TransformSnapshot& snap, uint64_t bound_now, in
   if (on_state_) on_state_(state);
 }
 
-v1::AgentStatus Agent::status() const {
+void Agent::fill_status(AgentStatusInfo* out, const TransformSnapshot& snap, uint64_t bound_now,
+                        int64_t now_local) const {
+  const estimator::Estimate& e = est_.estimate();
+  AgentStatusInfo& st = *out;
+  st.agent_id = id_;
+  st.master_target = cfg_.master;
+  st.master = master_;
+  st.state = snap.status;
+  st.alarm_active = policy_.alarm_active();
+  st.alarm_reason = policy_.alarm_reason();
+  st.alarm_message = policy_.alarm_message();
+  st.alarms_raised = policy_.alarms_raised();
+  st.published_epoch = published_epoch_;
+  st.bound_ns = e.valid ? bound_now : 0;
+  st.max_error_ns = max_error_ns_;
+  st.last_offset_ns = last_offset_ns_;
+  st.last_delay_ns = e.last_delay_ns;
+  st.freq_ppm = e.freq_est_ppb / 1e3;
+  st.freq_sigma_ppb = e.freq_sigma_ppb;
+  if (est_.locked()) {
+    st.freq_envelope_lo_ppm = e.freq_envelope.lo / 1e3;
+    st.freq_envelope_hi_ppm = e.freq_envelope.hi / 1e3;
+  }
+  st.freq_changes = e.freq_changes;
+  st.model_breaks = e.model_breaks;
+  st.slew_ppm = e.slew_ppb / 1e3;
+  st.poll_interval_s = policy_.poll_s();
+  st.samples_accepted = e.accepted;
+  st.samples_rejected = e.rejected;
+  st.rpc_failures = policy_.failures();
+  st.since_last_answer_s = policy_.since_answer_s(now_local, last_answer_local_);
+  st.time_to_sync_s = time_to_sync_s_;
+  st.servo = est_.servo_name();
+  const estimator::InnovationStats innov = est_.innovations();
+  st.innovation_count = innov.count;
+  st.innovation_mean_ns = innov.mean_ns;
+  st.innovation_std_ns = innov.std_ns;
+  st.innovation_normalized_std = innov.normalized_std;
+  st.local_clock = local_.describe();
+  st.local_rate_ppm = local_.rate_vs_host_ppb(local_.to_host_raw_ns(now_local)) / 1e3;
+  st.segment = out_.where();
+  st.security = daemon::describe(cfg_.tls);
+  st.last_error = policy_.consecutive_failures() > 0 ? last_error_
+                  : (cfg_.beacon.enabled && !stream_up_) ? stream_error_
+                                                        : "";
+  st.link = last_transport_.empty() ? link_.transport() : last_transport_;
+  st.link_description = link_.describe();
+  st.timestamps = timestamps_;
+  st.sync_mode = sync_mode();
+  st.beacons_received = beacons_received_;
+  st.beacon_delay_ns = comb_.calibrated() ? comb_.delay_ns() : -1;
+  st.beacon_delay_uncertainty_ns = comb_.calibrated() ? comb_.delay_uncertainty_ns() : 0;
+  st.beacon_samples = beacon_samples_;
+  st.beacons_rejected = beacons_rejected_;
+  st.two_way_samples = two_way_samples_;
+  st.beacon_streams_opened = streams_opened_;
+  std::copy(std::begin(link_errors_), std::end(link_errors_), std::begin(st.link_errors));
+}
+
+AgentStatusInfo Agent::status() const {
   std::lock_guard<std::mutex> lock(status_mu_);
   return status_;
 }
 
 void Agent::run(const Waker& stop) {
-  TS_LOG_INFO("agent '%s': master %s, local clock %s, segment %s, %s", id_.c_str(),
-              cfg_.master.c_str(), local_.describe().c_str(), writer_.path().c_str(),
-              cfg_.beacon.enabled ? "beacon mode" : "polling");
-  if (cfg_.beacon.enabled) {
-    // docs/BENCHMARKS.md: in one 16-agent test-bed run two beacon agents read
-    // outside the bound; say so where the operator looks first.
-    TS_LOG_WARN("beacon mode is experimental: its error bound has been exceeded in testing "
-                   "(correlated beacon samples make the frequency sigma too small)");
+  TS_LOG_INFO("agent '%s': master %s, local clock %s, publishing to %s, %s; %s", id_.c_str(),
+              cfg_.master.c_str(), local_.describe().c_str(), out_.where().c_str(),
+              cfg_.beacon.enabled ? "beacon mode" : "polling", link_.describe().c_str());
+  if (cfg_.beacon.enabled && beacons_ != nullptr) {
     run_beacon(stop);
   } else {
     run_polling(stop);
   }
 }
 
-void Agent::handle_exchange(const Answer& a) {
-  if (a.ok) {
-    if (consecutive_failures_ > 0) {
+int64_t Agent::round() {
+  const LinkResult r = exchange_burst();
+  bool accepted = false;
+  if (r.ok()) {
+    if (policy_.consecutive_failures() > 0) {
       TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
-                  consecutive_failures_);
+                  policy_.consecutive_failures());
     }
-    consecutive_failures_ = 0;
-    last_answer_local_ = a.x.t3.ns;
-    on_answer(a);
+    last_answer_local_ = r.ex.x.t3.ns;
+    accepted = on_answer(r.ex);
   } else {
-    ++rpc_failures_;
-    if (consecutive_failures_++ == 0) {
-      TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
-                  a.error.c_str());
+    ++link_errors_[static_cast<size_t>(r.error)];
+    if (policy_.consecutive_failures() == 0) {
+      TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(), r.message.c_str());
     }
-    last_error_ = a.error;
+    last_error_ = r.message;
   }
-}
-
-void Agent::publish_round() {
+  publish_round(r.ok() ? RoundFacts::Exchange::kAnswered : RoundFacts::Exchange::kFailed, accepted);
   const int64_t now_local = local_.now_ns();
-  // The bound alarm: once the estimate has supported max_error (a later bound
-  // above it is a loss of sync), or when a locked estimate has not managed to
-  // for alarm.unreachable_after_s (max_error is out of this link's reach: say
-  // so rather than wait silently).
-  if (supported(now_local)) {
-    ever_locked_ = true;
-  } else if (est_.locked() && locked_since_local_ < 0) {
-    locked_since_local_ = now_local;
-  }
-  if (!est_.locked()) locked_since_local_ = -1;
-  if (locked_since_local_ >= 0 &&
-      static_cast<double>(now_local - locked_since_local_) / 1e9 >= cfg_.alarm.unreachable_after_s) {
-    ever_locked_ = true;
-  }
-  TransformSnapshot snap = build(now_local);
-  const uint64_t bound_now =
-      est_.estimate().valid ? bound_at(snap, LocalTime{local_.to_host_raw_ns(now_local)}) : 0;
-  const bool was_active = alarm_active_;
-  update_alarm(now_local, bound_now);
-  if (alarm_active_ != was_active) snap = build(now_local);  // status follows the alarm
-  writer_.publish(snap);
-  adapt_poll(bound_now);
-  publish_status(snap, bound_now, now_local);
+  next_poll_ += static_cast<int64_t>(std::llround(policy_.poll_s() * 1e9));
+  if (next_poll_ < now_local) next_poll_ = now_local;  // never poll in a burst to catch up
+  return next_poll_;
 }
 
 void Agent::run_polling(const Waker& stop) {
-  int64_t next_poll = local_.now_ns();
-  while (!stop.signalled()) {
-    handle_exchange(exchange_burst());
-    publish_round();
-    const int64_t now_local = local_.now_ns();
-    next_poll += static_cast<int64_t>(std::llround(poll_s_ * 1e9));
-    if (next_poll < now_local) next_poll = now_local;  // never poll in a burst to catch up
-    sleep_until_poll(next_poll, stop);
-  }
+  next_poll_ = local_.now_ns();
+  while (!stop.signalled()) sleep_until_poll(round(), stop);
 }
 
-void Agent::on_stream_event(const BeaconStream::Event& ev) {
+void Agent::on_beacon_event(const BeaconStream::Event& ev) {
   using Kind = BeaconStream::Event::Kind;
   if (ev.kind == Kind::kOpened) {
     stream_up_ = true;
@@ -599,26 +431,29 @@ void Agent::on_stream_event(const BeaconStream::Event& ev) {
     stream_error_ = ev.error;
     return;
   }
-  const v1::TimeBeacon& b = ev.beacon;
+  const BeaconStream::Beacon& b = ev.beacon;
   ++beacons_received_;
-  stream_rate_hz_ = b.rate_hz();
-  if (b.timebase() == v1::TIMEBASE_UNSPECIFIED) {
+  stream_rate_hz_ = b.rate_hz;
+  if (b.master.timebase == MasterTimebase::kUnknown) {
     ++beacons_rejected_;
     return;
   }
-  if (last_beacon_seq_ != 0 && b.sequence() != last_beacon_seq_ + 1) {
+  if (last_beacon_seq_ != 0 && b.sequence != last_beacon_seq_ + 1) {
     TS_LOG_DEBUG("beacons %" PRIu64 "..%" PRIu64 " skipped by the master", last_beacon_seq_ + 1,
-                 b.sequence() - 1);
+                 b.sequence - 1);
   }
-  last_beacon_seq_ = b.sequence();
+  last_beacon_seq_ = b.sequence;
   // The master spoke: as good as an answer for the unreachable alarm.
   last_answer_local_ = std::max(last_answer_local_, ev.rx_local_ns);
-  note_master(b.master_id(), b.master_epoch(), b.timebase(), b.master_instance(), 0);
+  MasterInfo m = b.master;
+  m.udp_port = master_.udp_port;
+  m.udp_authenticated = master_.udp_authenticated;
+  note_master(m, 0);
 
   const estimator::Estimate& e = est_.estimate();
   estimator::Sample s;
   const estimator::BeaconVerdict v = comb_.add(
-      estimator::Beacon{LocalTime{ev.rx_local_ns}, b.master_send_ns(), b.master_error_ns()},
+      estimator::Beacon{LocalTime{ev.rx_local_ns}, b.master_send_ns, b.master_error_ns},
       estimator::reference_line(e.line, e.freq_est_ppb), e.growth_ppb, &s);
   queued_run_ = v == estimator::BeaconVerdict::kQueued ? queued_run_ + 1 : 0;
   if (v != estimator::BeaconVerdict::kSample || !est_.locked()) {
@@ -635,7 +470,7 @@ void Agent::wait_for_event(int64_t deadline_local, int fd, const Waker& stop) {
   const int64_t every = notifier_ != nullptr ? notifier_->keepalive_every_ns() : 0;
   if (notifier_ != nullptr) notifier_->keepalive();
   while (!stop.signalled()) {
-    const int64_t wait_ns = local_.to_host_raw_ns(deadline_local) - host_raw_now_ns();
+    const int64_t wait_ns = local_.to_host_raw_ns(deadline_local) - local_.host_now_ns();
     if (wait_ns <= 0) return;
     const int64_t slice = every > 0 ? std::min(wait_ns, every) : std::min<int64_t>(wait_ns, 1'000'000'000);
     pollfd fds[2] = {{stop.fd(), POLLIN, 0}, {fd, POLLIN, 0}};
@@ -647,35 +482,55 @@ void Agent::wait_for_event(int64_t deadline_local, int fd, const Waker& stop) {
 }
 
 void Agent::run_beacon(const Waker& stop) {
-  BeaconStream stream(*stub_, local_, id_);
-  stream.start();
+  beacons_->start();
   int64_t next_exchange = local_.now_ns();
   while (!stop.signalled()) {
     bool changed = false;
+    RoundFacts::Exchange exchanged = RoundFacts::Exchange::kNone;
+    bool accepted = false;
     if (local_.now_ns() >= next_exchange) {
-      handle_exchange(exchange_burst());
+      const LinkResult r = exchange_burst();
+      if (r.ok()) {
+        if (policy_.consecutive_failures() > 0) {
+          TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
+                      policy_.consecutive_failures());
+        }
+        last_answer_local_ = r.ex.x.t3.ns;
+        accepted = on_answer(r.ex);
+        exchanged = RoundFacts::Exchange::kAnswered;
+      } else {
+        ++link_errors_[static_cast<size_t>(r.error)];
+        if (policy_.consecutive_failures() == 0) {
+          TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
+                      r.message.c_str());
+        }
+        last_error_ = r.message;
+        exchanged = RoundFacts::Exchange::kFailed;
+      }
       changed = true;
+    }
+    for (const BeaconStream::Event& ev : beacons_->take()) {
+      on_beacon_event(ev);
+      changed = true;
+    }
+    if (changed) publish_round(exchanged, accepted);
+    if (exchanged != RoundFacts::Exchange::kNone) {
       // Fast until locked and calibrated (and while exchanges fail), then
       // only as often as the calibration needs; without a stream, polling.
-      double every_s = poll_s_;
-      if (stream_up_ && consecutive_failures_ == 0 && est_.locked()) {
+      double every_s = policy_.poll_s();
+      if (stream_up_ && policy_.consecutive_failures() == 0 && est_.locked()) {
         // A whole window of beacons judged queued means the floor (or the
         // frequency it is judged with) moved: poll as without beacons until
         // they are usable again, rather than trust a 10 s old calibration.
         const bool usable = comb_.calibrated() && queued_run_ < cfg_.beacon.window;
         every_s = usable ? cfg_.beacon.calibrate_every_s
-                         : comb_.calibrated() ? poll_s_ : cfg_.poll.min_s;
+                         : comb_.calibrated() ? policy_.poll_s() : cfg_.poll.min_s;
       }
       next_exchange = local_.now_ns() + static_cast<int64_t>(std::llround(every_s * 1e9));
     }
-    for (const BeaconStream::Event& ev : stream.take()) {
-      on_stream_event(ev);
-      changed = true;
-    }
-    if (changed) publish_round();
-    wait_for_event(next_exchange, stream.ready_fd(), stop);
+    wait_for_event(next_exchange, beacons_->ready_fd(), stop);
   }
-  stream.stop();
+  beacons_->stop();
 }
 
 void Agent::sleep_until_poll(int64_t next_poll, const Waker& stop) {

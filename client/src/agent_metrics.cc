@@ -10,10 +10,10 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* 
 }
 
 // Index of an alarm reason in the per-reason arrays; -1 for none.
-int reason_index(v1::AlarmReason r) {
+int reason_index(AlarmReason r) {
   switch (r) {
-    case v1::ALARM_REASON_BOUND_EXCEEDED: return 0;
-    case v1::ALARM_REASON_MASTER_UNREACHABLE: return 1;
+    case AlarmReason::kBoundExceeded: return 0;
+    case AlarmReason::kMasterUnreachable: return 1;
     default: return -1;
   }
 }
@@ -115,34 +115,33 @@ void AgentMetrics::round_trip(int64_t delay_ns) {
   round_trip_.Observe(static_cast<double>(delay_ns) / 1e9);
 }
 
-void AgentMetrics::alarm_raised(v1::AlarmReason reason) {
+void AgentMetrics::alarm_raised(AlarmReason reason) {
   const int i = reason_index(reason);
   if (i >= 0) alarms_raised_[i]->Increment();
 }
 
-void AgentMetrics::update(const v1::AgentStatus& st) {
-  offset_.Set(static_cast<double>(st.last_offset_ns()) / 1e9);
-  freq_.Set(st.freq_ppm());
-  bound_.Set(static_cast<double>(st.bound_ns()) / 1e9);
-  const bool serving = st.state() == v1::SYNC_STATE_SYNCHRONIZED ||
-                       st.state() == v1::SYNC_STATE_HOLDOVER;
+void AgentMetrics::update(const AgentStatusInfo& st) {
+  offset_.Set(static_cast<double>(st.last_offset_ns) / 1e9);
+  freq_.Set(st.freq_ppm);
+  bound_.Set(static_cast<double>(st.bound_ns) / 1e9);
+  const bool serving = st.state == ClockStatus::kSynchronized || st.state == ClockStatus::kHoldover;
   synchronized_.Set(serving ? 1 : 0);
-  state_[0]->Set(st.state() == v1::SYNC_STATE_UNSYNCHRONIZED ? 1 : 0);
-  state_[1]->Set(st.state() == v1::SYNC_STATE_SYNCHRONIZED ? 1 : 0);
-  state_[2]->Set(st.state() == v1::SYNC_STATE_HOLDOVER ? 1 : 0);
-  advance(*samples_[0], st.samples_accepted(), &accepted_seen_);
-  advance(*samples_[1], st.samples_rejected(), &rejected_seen_);
-  advance(rpc_failures_, st.rpc_failures(), &failures_seen_);
-  const int active = st.alarm_active() ? reason_index(st.alarm_reason()) : -1;
+  state_[0]->Set(st.state == ClockStatus::kUnsynchronized ? 1 : 0);
+  state_[1]->Set(st.state == ClockStatus::kSynchronized ? 1 : 0);
+  state_[2]->Set(st.state == ClockStatus::kHoldover ? 1 : 0);
+  advance(*samples_[0], st.samples_accepted, &accepted_seen_);
+  advance(*samples_[1], st.samples_rejected, &rejected_seen_);
+  advance(rpc_failures_, st.rpc_failures, &failures_seen_);
+  const int active = st.alarm_active ? reason_index(st.alarm_reason) : -1;
   for (int i = 0; i < 2; ++i) alarm_active_[i]->Set(i == active ? 1 : 0);
-  answer_age_.Set(st.since_last_answer_s());
-  poll_.Set(st.poll_interval_s());
-  innov_mean_.Set(st.innovation_mean_ns() / 1e9);
-  innov_std_.Set(st.innovation_std_ns() / 1e9);
-  innov_normalized_.Set(st.innovation_normalized_std());
-  envelope_[0]->Set(st.freq_envelope_lo_ppm());
-  envelope_[1]->Set(st.freq_envelope_hi_ppm());
-  advance(freq_changes_, st.freq_changes(), &changes_seen_);
+  answer_age_.Set(st.since_last_answer_s);
+  poll_.Set(st.poll_interval_s);
+  innov_mean_.Set(st.innovation_mean_ns / 1e9);
+  innov_std_.Set(st.innovation_std_ns / 1e9);
+  innov_normalized_.Set(st.innovation_normalized_std);
+  envelope_[0]->Set(st.freq_envelope_lo_ppm);
+  envelope_[1]->Set(st.freq_envelope_hi_ppm);
+  advance(freq_changes_, st.freq_changes, &changes_seen_);
 }
 
 }  // namespace timesync::agent

@@ -35,7 +35,7 @@
 #include <cstdint>
 #include <string>
 
-#include "timesync/v1/timesync.pb.h"
+#include "agent_state.hpp"
 
 namespace timesync::agent {
 
@@ -45,9 +45,9 @@ class AgentMetrics {
                const std::string& master, const std::string& servo, double max_error_s);
 
   void round_trip(int64_t delay_ns);
-  void alarm_raised(v1::AlarmReason reason);
+  void alarm_raised(AlarmReason reason);
   // Gauges from the status; counters advance by what the status adds.
-  void update(const v1::AgentStatus& st);
+  void update(const AgentStatusInfo& st);
 
  private:
   prometheus::Gauge& offset_;

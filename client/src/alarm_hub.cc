@@ -2,12 +2,12 @@
 
 namespace timesync::agent {
 
-uint64_t AlarmHub::publish(v1::AlarmEvent e) {
+uint64_t AlarmHub::publish(AlarmInfo e) {
   uint64_t s = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     s = ++seq_;
-    e.set_sequence(s);
+    e.sequence = s;
     events_.push_back(std::move(e));
     if (events_.size() > kKeep) events_.pop_front();
   }
@@ -15,19 +15,19 @@ uint64_t AlarmHub::publish(v1::AlarmEvent e) {
   return s;
 }
 
-std::optional<v1::AlarmEvent> AlarmHub::active() const {
+std::optional<AlarmInfo> AlarmHub::active() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (events_.empty() || events_.back().kind() != v1::AlarmEvent::RAISED) return std::nullopt;
+  if (events_.empty() || !events_.back().raised) return std::nullopt;
   return events_.back();
 }
 
-std::vector<v1::AlarmEvent> AlarmHub::wait(uint64_t after, std::chrono::milliseconds wait) {
+std::vector<AlarmInfo> AlarmHub::wait(uint64_t after, std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, wait, [&] { return closed_ || seq_ > after; });
-  std::vector<v1::AlarmEvent> out;
+  std::vector<AlarmInfo> out;
   if (closed_) return out;
-  for (const v1::AlarmEvent& e : events_) {
-    if (e.sequence() > after) out.push_back(e);
+  for (const AlarmInfo& e : events_) {
+    if (e.sequence > after) out.push_back(e);
   }
   return out;
 }

@@ -16,7 +16,7 @@
 #include <optional>
 #include <vector>
 
-#include "timesync/v1/timesync.pb.h"
+#include "agent_state.hpp"
 
 namespace timesync::agent {
 
@@ -25,12 +25,13 @@ class AlarmHub {
   static constexpr size_t kKeep = 256;
 
   // Assigns the event's sequence number (1, 2, ...) and wakes the watchers.
-  uint64_t publish(v1::AlarmEvent e);
+  // Events are plain values; the gRPC service converts them as it sends.
+  uint64_t publish(AlarmInfo e);
   // The RAISED event of the alarm that is active now, if any.
-  std::optional<v1::AlarmEvent> active() const;
+  std::optional<AlarmInfo> active() const;
   // Events with sequence > after, waiting up to `wait` for the first one. Empty
   // on timeout or after close().
-  std::vector<v1::AlarmEvent> wait(uint64_t after, std::chrono::milliseconds wait);
+  std::vector<AlarmInfo> wait(uint64_t after, std::chrono::milliseconds wait);
   uint64_t last_sequence() const;
   // Ends every wait (the agent is stopping).
   void close();
@@ -39,7 +40,7 @@ class AlarmHub {
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<v1::AlarmEvent> events_;
+  std::deque<AlarmInfo> events_;
   uint64_t seq_ = 0;
   bool closed_ = false;
 };

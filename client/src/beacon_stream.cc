@@ -75,14 +75,26 @@ void BeaconStream::run() {
     req.set_client_id(client_id_);
     req.set_max_rate_hz(0);  // the master's rate
     std::unique_ptr<grpc::ClientReader<v1::TimeBeacon>> reader = stub_.StreamTime(&ctx, req);
-    Event e;
+    v1::TimeBeacon b;
     uint64_t n = 0;
-    while (reader->Read(&e.beacon)) {
+    while (reader->Read(&b)) {
       // The receive stamp first: everything after it is processing, not delay.
+      Event e;
       e.rx_local_ns = local_.now_ns();
       if (n++ == 0) push(Event{Event::Kind::kOpened, e.rx_local_ns, {}, {}});
       e.kind = Event::Kind::kBeacon;
-      push(e);
+      e.beacon.sequence = b.sequence();
+      e.beacon.master_send_ns = b.master_send_ns();
+      e.beacon.master_error_ns = b.master_error_ns();
+      e.beacon.rate_hz = b.rate_hz();
+      e.beacon.master.id = b.master_id();
+      e.beacon.master.instance = b.master_instance();
+      e.beacon.master.epoch = b.master_epoch();
+      e.beacon.master.error_ns = b.master_error_ns();
+      e.beacon.master.timebase = b.timebase() == v1::TIMEBASE_MONOTONIC  ? MasterTimebase::kMonotonic
+                                 : b.timebase() == v1::TIMEBASE_REALTIME ? MasterTimebase::kRealtime
+                                                                         : MasterTimebase::kUnknown;
+      push(std::move(e));
     }
     const grpc::Status st = reader->Finish();
     {

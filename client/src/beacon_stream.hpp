@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "master_link.hpp"
 #include "timesync/timebase/time_source.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
 
@@ -30,11 +31,19 @@ namespace timesync::agent {
 
 class BeaconStream {
  public:
+  // One beacon, as plain values (the stream is the RPC edge).
+  struct Beacon {
+    uint64_t sequence = 0;
+    int64_t master_send_ns = 0;   // the master's timeline, stamped just before sending
+    uint64_t master_error_ns = 0;
+    double rate_hz = 0;
+    MasterInfo master;            // id, instance, epoch, timebase
+  };
   struct Event {
     enum class Kind { kOpened, kBeacon, kClosed };
     Kind kind = Kind::kBeacon;
     int64_t rx_local_ns = 0;  // kBeacon: local receive time
-    v1::TimeBeacon beacon;    // kBeacon
+    Beacon beacon;            // kBeacon
     std::string error;        // kClosed: why
   };
 

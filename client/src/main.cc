@@ -9,6 +9,8 @@
 
 #include "agent.hpp"
 #include "agent_service.hpp"
+#include "grpc_link.hpp"
+#include "publisher.hpp"
 #include "timesync/config/config.hpp"
 #include "timesync/daemon/log.hpp"
 #include "timesync/daemon/metrics.hpp"
@@ -46,7 +48,18 @@ int main(int argc, char** argv) {
   daemon::ServiceNotifier notifier;
   agent::AgentMetrics metrics(*registry, id, cfg.master, std::string(config::to_string(cfg.servo.type)),
                               cfg.alarm.max_error_us / 1e6);
-  agent::Agent agent(cfg, id, *local, *writer.value(), alarms, credentials, &metrics, &notifier);
+  grpc::ChannelArguments channel_args;
+  daemon::add_tls_channel_args(cfg.tls, &channel_args);
+  agent::GrpcLink grpc_link({cfg.master, id, cfg.poll.rpc_timeout_s, daemon::describe(cfg.tls)},
+                            agent::make_master_channel(cfg.master, credentials, channel_args),
+                            *local);
+  agent::SegmentPublisher publisher(*writer.value());
+  agent::Agent agent(cfg, id, *local, publisher, alarms, grpc_link, &metrics, &notifier);
+  std::unique_ptr<agent::BeaconStream> beacons;
+  if (cfg.beacon.enabled) {
+    beacons = std::make_unique<agent::BeaconStream>(grpc_link.stub(), *local, id);
+    agent.set_beacons(beacons.get());
+  }
   agent::AgentServiceImpl service(agent, alarms);
   std::unique_ptr<grpc::Server> server =
       daemon::start_grpc_server(cfg.listen, {&service}, 2, &why);
@@ -59,8 +72,8 @@ int main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   const std::string kService = v1::AgentService::service_full_name();
   health->SetServingStatus(kService, false);
-  agent.set_on_state([health, kService, last = -1](v1::SyncState s) mutable {
-    const int serving = s == v1::SYNC_STATE_SYNCHRONIZED || s == v1::SYNC_STATE_HOLDOVER;
+  agent.set_on_state([health, kService, last = -1](ClockStatus s) mutable {
+    const int serving = s == ClockStatus::kSynchronized || s == ClockStatus::kHoldover;
     if (serving != last) health->SetServingStatus(kService, serving != 0);
     last = serving;
   });

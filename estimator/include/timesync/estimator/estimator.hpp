@@ -119,6 +119,10 @@ class Estimator {
   bool locked() const;
   // The master changed its timeline: forget everything; the next sample steps.
   void reset();
+  // The exchanges now take another path (another transport): the filter's
+  // minimum delay belongs to the old one. The line and the bound stay: every
+  // hard interval, of either path, still holds.
+  void path_changed() { filter_.reset(); deviation_run_ = 0; }
   const char* servo_name() const { return servo_->name(); }
   InnovationStats innovations() const { return servo_->innovations(); }
 

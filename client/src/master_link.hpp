@@ -1,0 +1,83 @@
+// MasterLink: the transport seam. One exchange with the master in, its four
+// timestamps out, each with where it was taken; everything about sockets,
+// RPCs, keys and kernel timestamps stays behind it (seed 001: "an abstraction
+// layer handles media-specific details ... by simply swapping the
+// communication backend").
+//
+// Implementations: GrpcLink (TimeService.GetTime, user-space timestamps),
+// UdpLink (kernel timestamps, docs/udp-transport.md), AutoLink (UDP when the
+// master offers it and it answers, gRPC otherwise), and SimLink (a simulated
+// master and path in simulated time, for tests).
+//
+// Times: t0 and t3 on the agent's local clock (its TimeSource), t1 and t2 on
+// the master's timeline, ns. Thread safety: one caller (the agent's loop).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "timesync/estimator/sample.hpp"
+
+namespace timesync::agent {
+
+enum class StampSource : uint8_t { kUser, kKernel, kHardware };
+const char* to_string(StampSource s);
+
+enum class MasterTimebase : uint8_t { kUnknown, kMonotonic, kRealtime };
+const char* to_string(MasterTimebase t);
+
+// Who answered, as the answer says.
+struct MasterInfo {
+  std::string id;              // may be empty from a transport that does not carry it (UDP)
+  uint64_t instance = 0;       // changes when the master process restarts
+  uint64_t epoch = 0;          // names the timeline
+  MasterTimebase timebase = MasterTimebase::kUnknown;
+  uint64_t error_ns = 0;       // the master's own error against its reference
+  // What the master offers beyond gRPC (gRPC answers carry it).
+  uint16_t udp_port = 0;       // 0: no UDP service
+  bool udp_authenticated = false;
+};
+
+struct LinkExchange {
+  estimator::Exchange x;       // calibration not applied (the agent adds it)
+  StampSource local_stamps = StampSource::kUser;   // t0, t3
+  StampSource master_stamps = StampSource::kUser;  // t1, t2
+  MasterInfo master;
+  int64_t delay_ns() const { return (x.t3.ns - x.t0.ns) - (x.t2_ns - x.t1_ns); }
+};
+
+// Why an exchange gave no sample. Closed list: the agent's status, logs and
+// metrics name it.
+enum class LinkError : uint8_t {
+  kNone,
+  kUnreachable,     // no connection / no route / port closed
+  kTimeout,         // no (complete) answer in time
+  kRefused,         // the master answered with an error status
+  kNotAMaster,      // something answered that does not serve TimeService
+  kBadAnswer,       // malformed, or does not echo our request
+  kUnauthenticated, // a forged, tampered or unauthenticated packet, or no valid session
+  kStepped,         // a clock stepped during the exchange: the sample would be wrong
+};
+const char* to_string(LinkError e);
+
+struct LinkResult {
+  LinkError error = LinkError::kNone;
+  std::string message;  // for people: what happened, with the transport's own words
+  LinkExchange ex;
+  bool ok() const { return error == LinkError::kNone; }
+};
+
+class MasterLink {
+ public:
+  virtual ~MasterLink() = default;
+  // One exchange; blocks up to the link's timeout.
+  virtual LinkResult exchange() = 0;
+  // "grpc" or "udp": which transport the last exchange used.
+  virtual const char* transport() const = 0;
+  // For status and logs: the transport, the address and how timestamps and
+  // packets are protected, e.g. "UDP 10.0.0.1:7452, kernel software
+  // timestamps, authenticated (mutual TLS keys)".
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace timesync::agent
