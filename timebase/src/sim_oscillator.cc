@@ -120,8 +120,9 @@ std::string sim_params_error(const SimOscillatorParams& p) {
   return "";
 }
 
-SimulatedOscillator::SimulatedOscillator(const SimOscillatorParams& params, int64_t start_host_ns)
-    : params_(params), start_(start_host_ns) {
+SimulatedOscillator::SimulatedOscillator(const SimOscillatorParams& params, int64_t start_host_ns,
+                                         const HostClock* host)
+    : params_(params), host_(host != nullptr ? host : &real_host_clock()), start_(start_host_ns) {
   params_.initial_offset_s = finite_clamp(params.initial_offset_s, -1e9, 1e9);
   params_.freq_ppm = finite_clamp(params.freq_ppm, -1e5, 1e5);
   params_.wander_ppb_per_sqrt_s = finite_clamp(params.wander_ppb_per_sqrt_s, 0, 1e5);
@@ -224,10 +225,11 @@ int64_t SimulatedOscillator::to_host_raw_ns(int64_t source_ns) const {
   return hi;
 }
 
-int64_t SimulatedOscillator::now_ns() const { return from_host_raw_ns(host_raw_now_ns()); }
+int64_t SimulatedOscillator::now_ns() const { return from_host_raw_ns(host_->now_ns()); }
 
 bool SimulatedOscillator::sleep_until(int64_t deadline_ns, const Waker* wake) const {
-  return sleep_until_via_host_raw(deadline_ns, wake);
+  if (host_ == &real_host_clock()) return sleep_until_via_host_raw(deadline_ns, wake);
+  return host_->sleep_until(to_host_raw_ns(deadline_ns), wake);
 }
 
 double SimulatedOscillator::freq_ppm_at(int64_t host_ns) const {

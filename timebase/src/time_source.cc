@@ -139,6 +139,36 @@ bool TimeSource::sleep_until_via_host_raw(int64_t deadline_ns, const Waker* wake
 
 int64_t host_raw_now_ns() { return read_ns(CLOCK_MONOTONIC_RAW); }
 
+// --- HostClock -------------------------------------------------------------------
+
+namespace {
+class RealHostClock final : public HostClock {
+ public:
+  int64_t now_ns() const override { return host_raw_now_ns(); }
+  bool sleep_until(int64_t deadline_ns, const Waker* wake) const override {
+    MonotonicRawSource raw;
+    return raw.sleep_until(deadline_ns, wake);
+  }
+};
+}  // namespace
+
+const HostClock& real_host_clock() {
+  static const RealHostClock clock;
+  return clock;
+}
+
+bool VirtualHostClock::sleep_until(int64_t deadline_ns, const Waker* wake) const {
+  if (wake != nullptr && wake->signalled()) return false;
+  advance_to(deadline_ns);
+  return true;
+}
+
+void VirtualHostClock::advance_to(int64_t t_ns) const {
+  int64_t cur = now_.load(std::memory_order_relaxed);
+  while (t_ns > cur && !now_.compare_exchange_weak(cur, t_ns, std::memory_order_acq_rel)) {
+  }
+}
+
 // --- MonotonicRawSource ----------------------------------------------------------
 
 int64_t MonotonicRawSource::now_ns() const { return host_raw_now_ns(); }

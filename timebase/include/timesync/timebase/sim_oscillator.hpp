@@ -54,7 +54,10 @@ class SimulatedOscillator final : public TimeSource {
   // Precondition: sim_params_error(params) is empty. Out-of-range values are
   // clamped (non-finite ones read as 0) rather than misbehaving; use
   // make_sim_oscillator() to have them refused instead.
-  SimulatedOscillator(const SimOscillatorParams& params, int64_t start_host_ns);
+  // `host` is the clock it drifts against; null: the real CLOCK_MONOTONIC_RAW.
+  // A VirtualHostClock runs it (and whatever sleeps on it) in simulated time.
+  SimulatedOscillator(const SimOscillatorParams& params, int64_t start_host_ns,
+                      const HostClock* host = nullptr);
   ~SimulatedOscillator() override;
 
   int64_t now_ns() const override;
@@ -67,6 +70,7 @@ class SimulatedOscillator final : public TimeSource {
   double rate_vs_host_ppb(int64_t host_raw_ns) const override {
     return freq_ppm_at(host_raw_ns) * 1e3;
   }
+  int64_t host_now_ns() const override { return host_->now_ns(); }
 
   // Total fractional frequency at host time, in ppm (for tests and the demo).
   double freq_ppm_at(int64_t host_ns) const;
@@ -82,6 +86,7 @@ class SimulatedOscillator final : public TimeSource {
   long double step_level(int64_t elapsed_ns) const;
 
   SimOscillatorParams params_;
+  const HostClock* host_;
   int64_t start_;
   int64_t offset_ns_;
   long double base_;           // fractional

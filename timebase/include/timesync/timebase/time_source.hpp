@@ -21,6 +21,7 @@
 // number of threads concurrently. Waker: see below.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -60,6 +61,38 @@ class Waker {
   int fd_ = -1;  // -1 after a move: never signalled, sleeps run to their deadline
 };
 
+// CLOCK_MONOTONIC_RAW now, in ns. Never fails on Linux >= 2.6.28.
+int64_t host_raw_now_ns();
+
+// The host's CLOCK_MONOTONIC_RAW as a clock to read and to sleep on. Tests
+// that run a whole agent in simulated time substitute a VirtualHostClock, which
+// moves only when slept on or told to.
+class HostClock {
+ public:
+  virtual ~HostClock() = default;
+  virtual int64_t now_ns() const = 0;
+  // Until now_ns() >= deadline_ns (true), or `wake` is signalled (false).
+  virtual bool sleep_until(int64_t deadline_ns, const Waker* wake) const = 0;
+};
+
+// The real one.
+const HostClock& real_host_clock();
+
+// Simulated time: now_ns() is what the test set; sleep_until() jumps to the
+// deadline at once (false without moving when `wake` is signalled). Never
+// goes backwards. Thread safety: any thread may read and advance it.
+class VirtualHostClock final : public HostClock {
+ public:
+  explicit VirtualHostClock(int64_t start_ns) : now_(start_ns) {}
+  int64_t now_ns() const override { return now_.load(std::memory_order_acquire); }
+  bool sleep_until(int64_t deadline_ns, const Waker* wake) const override;
+  void advance_to(int64_t t_ns) const;
+  void advance(int64_t dt_ns) const { advance_to(now_ns() + dt_ns); }
+
+ private:
+  mutable std::atomic<int64_t> now_;
+};
+
 class TimeSource {
  public:
   virtual ~TimeSource() = default;
@@ -78,15 +111,15 @@ class TimeSource {
   // when the source is fast. 0 for the real clocks (by definition for
   // CLOCK_MONOTONIC_RAW; CLOCK_REALTIME's slew is not known here).
   virtual double rate_vs_host_ppb(int64_t /*host_raw_ns*/) const { return 0; }
+  // The host raw clock this source runs against, now (a virtual one in
+  // simulated-time tests).
+  virtual int64_t host_now_ns() const { return host_raw_now_ns(); }
 
  protected:
   // The shared sleep loop: convert the (capped) deadline to host raw with
   // to_host_raw_ns(), sleep that long on CLOCK_MONOTONIC, re-check now_ns().
   bool sleep_until_via_host_raw(int64_t deadline_ns, const Waker* wake) const;
 };
-
-// CLOCK_MONOTONIC_RAW now, in ns. Never fails on Linux >= 2.6.28.
-int64_t host_raw_now_ns();
 
 // CLOCK_MONOTONIC_RAW: never stepped, never slewed. The identity mapping to host raw.
 class MonotonicRawSource final : public TimeSource {
