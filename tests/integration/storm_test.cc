@@ -49,8 +49,10 @@ constexpr auto kSamplePeriod = 2ms;
 // (every 2 s) all fall inside it.
 constexpr auto kServedFor = 10s;
 // An agent that has served nothing this long after its start never
-// synchronized (alone it takes well under a second).
-constexpr auto kSyncWithin = 30s;
+// synchronized. Alone it takes well under a second; in the storm, on two
+// loaded cores, exchanges take milliseconds, the honest bound stays above
+// max_error for a while, and single agents took up to 24 s to serve.
+constexpr auto kSyncWithin = 60s;
 
 constexpr double kMaxFreqPpm = 50;
 constexpr double kMaxOffsetS = 0.5;
