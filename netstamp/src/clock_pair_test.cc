@@ -9,6 +9,7 @@
 #include <random>
 
 #include "timesync/netstamp/clock_pair.hpp"
+#include "timesync/netstamp/phc.hpp"
 #include "timesync/netstamp/realtime_to_raw.hpp"
 
 namespace timesync::netstamp {
@@ -211,6 +212,15 @@ TEST(RealtimeToRaw, RandomisedSlewsAndSteps) {
       ASSERT_LE(std::llabs(c.raw_ns - true_raw), c.uncertainty_ns) << "seed " << seed << " case " << i;
     }
   }
+}
+
+TEST(PhcToRaw, AMissingDeviceIsAClearError) {
+  // No PHC on this machine: only the failure path of the ioctl code runs here.
+  const Result<PhcToRaw> phc = PhcToRaw::open_path("/dev/ptp-timesync-none", {});
+  ASSERT_FALSE(phc.ok());
+  EXPECT_NE(phc.status().message().find("/dev/ptp-timesync-none"), std::string::npos)
+      << phc.status().message();
+  EXPECT_EQ(PhcToRaw::open(-1).code(), Errc::kInvalidArgument);
 }
 
 }  // namespace
