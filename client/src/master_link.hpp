@@ -80,4 +80,16 @@ class MasterLink {
   virtual std::string describe() const = 0;
 };
 
+// A link that learns where and how to reach the master from a gRPC answer
+// (the UDP port it offers, whether its packets are sealed).
+class DiscoveredLink : public MasterLink {
+ public:
+  // Sets the link up for the master that answered with `m`. False, with *why,
+  // when it cannot (no port offered, no session keys, a socket error).
+  virtual bool attach(const MasterInfo& m, std::string* why) = 0;
+  // Drops the socket and keys (the master went away or changed).
+  virtual void detach() = 0;
+  virtual bool attached() const = 0;
+};
+
 }  // namespace timesync::agent
