@@ -8,8 +8,11 @@ namespace timesync::wire {
 
 using namespace detail;
 
-static_assert(static_cast<size_t>(PacketType::kRequest) ==
-              std::variant<Request, Response, FollowUp>(Request{}).index() + 1);
+// Decoded::type() maps the variant's index to the type byte.
+using Packet = std::variant<Request, Response, FollowUp>;
+static_assert(static_cast<size_t>(PacketType::kRequest) == Packet(Request{}).index() + 1);
+static_assert(static_cast<size_t>(PacketType::kResponse) == Packet(Response{}).index() + 1);
+static_assert(static_cast<size_t>(PacketType::kFollowUp) == Packet(FollowUp{}).index() + 1);
 
 const char* to_string(PacketType t) {
   switch (t) {

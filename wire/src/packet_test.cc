@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <set>
@@ -78,7 +79,7 @@ std::string name(const Kind& k) {
 Error decode_error(const Bytes& b) {
   // A heap buffer of exactly b.size(): ASan sees any read past the span.
   auto exact = std::make_unique<uint8_t[]>(b.size() + 1);
-  std::memcpy(exact.get(), b.data(), b.size());
+  std::copy(b.begin(), b.end(), exact.get());
   return decode(std::span<const uint8_t>(exact.get(), b.size())).error();
 }
 
@@ -474,7 +475,7 @@ TEST(PacketFuzz, RandomAndMutatedBytesDecodeCanonicallyOrNotAtAll) {
       if (rng() % 8 == 0) b.resize(rng() % (kMaxPacketSize + 8), static_cast<uint8_t>(rng()));
     }
     auto exact = std::make_unique<uint8_t[]>(b.size() + 1);
-    std::memcpy(exact.get(), b.data(), b.size());
+    std::copy(b.begin(), b.end(), exact.get());
     const std::span<const uint8_t> in(exact.get(), b.size());
     Result<Decoded> d = decode(in);
     if (!d.ok()) {
