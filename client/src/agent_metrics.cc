@@ -64,7 +64,17 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
                         .Help("Frequency changes of the local crystal the estimator detected "
                               "(thermal steps and ramps); each restarts its frequency window.")
                         .Register(r)
-                        .Add({})) {
+                        .Add({})),
+      transport_(prometheus::BuildGauge()
+                     .Name("timesync_agent_transport")
+                     .Help("1 for the transport that carried the last exchange (link: grpc or "
+                           "udp) and where its timestamps come from.")
+                     .Register(r)),
+      link_failures_(prometheus::BuildCounter()
+                         .Name("timesync_agent_exchange_failures_total")
+                         .Help("Exchanges that gave no sample, by why: unreachable, timeout, "
+                               "refused, not_a_master, bad_answer, unauthenticated, stepped.")
+                         .Register(r)) {
   auto& envelope = prometheus::BuildGauge()
                        .Name("timesync_agent_frequency_envelope_ppm")
                        .Help("Edges of the hard frequency envelope, ppm: every frequency the "
@@ -142,6 +152,18 @@ void AgentMetrics::update(const AgentStatusInfo& st) {
   envelope_[0]->Set(st.freq_envelope_lo_ppm);
   envelope_[1]->Set(st.freq_envelope_hi_ppm);
   advance(freq_changes_, st.freq_changes, &changes_seen_);
+  const std::string labels = st.link + "/" + to_string(st.timestamps);
+  if (!st.link.empty() && labels != transport_labels_) {
+    if (transport_now_ != nullptr) transport_now_->Set(0);
+    transport_now_ = &transport_.Add({{"link", st.link}, {"timestamps", to_string(st.timestamps)}});
+    transport_now_->Set(1);
+    transport_labels_ = labels;
+  }
+  for (size_t i = 1; i < std::size(st.link_errors); ++i) {
+    if (st.link_errors[i] == link_errors_seen_[i]) continue;
+    advance(link_failures_.Add({{"reason", to_string(static_cast<LinkError>(i))}}), st.link_errors[i],
+            &link_errors_seen_[i]);
+  }
 }
 
 }  // namespace timesync::agent

@@ -20,6 +20,10 @@
 //   timesync_agent_frequency_envelope_ppm{edge="lo"|"hi"}  the hard frequency
 //                                        envelope the bound grows from (0 before lock)
 //   timesync_agent_frequency_changes_total  thermal steps and ramps detected
+//   timesync_agent_transport{link,timestamps}  1 for the transport in use ("grpc"
+//                                        or "udp") and where its timestamps come from
+//   timesync_agent_exchange_failures_total{reason}  exchanges that gave no sample, by
+//                                        why (unreachable, timeout, unauthenticated, ...)
 //   timesync_agent_info{agent_id,master,servo}
 //
 // Thread safety: called from the agent's loop only; scrapes read concurrently
@@ -33,6 +37,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "agent_state.hpp"
@@ -67,6 +72,11 @@ class AgentMetrics {
   prometheus::Gauge& innov_normalized_;
   prometheus::Gauge* envelope_[2];  // lo, hi
   prometheus::Counter& freq_changes_;
+  prometheus::Family<prometheus::Gauge>& transport_;
+  prometheus::Gauge* transport_now_ = nullptr;
+  std::string transport_labels_;
+  prometheus::Family<prometheus::Counter>& link_failures_;
+  uint64_t link_errors_seen_[8] = {};
   uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0, changes_seen_ = 0;
 };
 

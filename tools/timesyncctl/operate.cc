@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cinttypes>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -53,6 +54,17 @@ std::string local_rate_text(double master_vs_local_ppm) {
   if (master_vs_local_ppm == 0) return "0.000 ppm";
   return fmt("%.3f ppm %s", std::fabs(master_vs_local_ppm),
              master_vs_local_ppm < 0 ? "fast" : "slow");
+}
+
+// Failed exchanges by why, sorted so the text is stable.
+std::map<std::string, uint64_t> sorted_link_errors(const v1::AgentStatus& s) {
+  return {s.link_errors().begin(), s.link_errors().end()};
+}
+
+std::string link_errors_json(const v1::AgentStatus& s) {
+  JsonObject o;
+  for (const auto& [why, n] : sorted_link_errors(s)) o.uinteger(why.c_str(), n);
+  return o.text();
 }
 
 std::string status_json(const std::string& target, const v1::AgentStatus& s) {
@@ -113,8 +125,20 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .str("local_clock", s.local_clock())
       .str("segment", s.segment())
       .str("sync_mode", s.sync_mode())
+      .str("link", s.link())
+      .str("link_description", s.link_description())
+      .str("timestamps", s.timestamps())
+      .raw("link_errors", link_errors_json(s))
       .raw("beacon", beacon.text());
   return o.text();
+}
+
+std::string link_errors_text(const v1::AgentStatus& s) {
+  std::string out;
+  for (const auto& [why, n] : sorted_link_errors(s)) {
+    out += (out.empty() ? "" : ", ") + fmt("%" PRIu64 " %s", n, why.c_str());
+  }
+  return out.empty() ? "none" : out;
 }
 
 void print_status_text(const std::string& target, const v1::AgentStatus& s) {
@@ -148,6 +172,10 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
                          static_cast<double>(s.max_error_ns()) / 1e3));
   row("Last answer", fmt("%.2f seconds ago%s", s.since_last_answer_s(),
                          s.last_error().empty() ? "" : (" (last error: " + s.last_error() + ")").c_str()));
+  row("Transport", s.link().empty() ? std::string("-")
+                                     : fmt("%s, %s timestamps: %s", s.link().c_str(),
+                                           s.timestamps().c_str(), s.link_description().c_str()));
+  row("Failed exchanges", link_errors_text(s));
   row("Mode", s.sync_mode().empty() ? std::string("polling") : s.sync_mode());
   if (s.beacons_received() > 0 || s.sync_mode().rfind("beacon", 0) == 0) {
     row("Beacons", fmt("%" PRIu64 " received, %" PRIu64 " used as samples, %" PRIu64
