@@ -73,7 +73,7 @@ TEST(Exchange, UnauthenticatedTwoStep) {
   const Bytes resp = bytes(make_response(response(42), nullptr));
   const Bytes fu = bytes(make_follow_up(follow_up(42), nullptr));
   EXPECT_EQ(resp.size(), 64u);
-  EXPECT_EQ(fu.size(), 40u);
+  EXPECT_EQ(fu.size(), 48u);
   Result<Response> r = open_response(resp, nullptr, 42);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
   EXPECT_EQ(r->t1_ns, 123'456'789);
@@ -88,7 +88,7 @@ TEST(Exchange, UnauthenticatedTwoStep) {
 TEST(Exchange, AuthenticatedTwoStep) {
   Keys k = make_keys();
   const Bytes req = bytes(make_request(0xFEEDFACE, &k.session));
-  EXPECT_EQ(req.size(), 160u);
+  EXPECT_EQ(req.size(), 168u);
   Result<OpenedRequest> opened = open_request(req, &k.ring, kNow);
   ASSERT_TRUE(opened.ok()) << to_string(opened.error());
   EXPECT_EQ(opened->sequence, 0xFEEDFACEu);
@@ -99,7 +99,7 @@ TEST(Exchange, AuthenticatedTwoStep) {
   const Bytes resp = bytes(make_response(response(0xFEEDFACE), &master_key));
   const Bytes fu = bytes(make_follow_up(follow_up(0xFEEDFACE), &master_key));
   EXPECT_EQ(resp.size(), 92u);
-  EXPECT_EQ(fu.size(), 68u);
+  EXPECT_EQ(fu.size(), 76u);
   Result<Response> r = open_response(resp, &k.session.key, 0xFEEDFACE);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
   EXPECT_EQ(r->t1_ns, 123'456'789);

@@ -76,6 +76,7 @@ Result<size_t> encode_follow_up(const FollowUp& fu, Framing f, std::span<uint8_t
   write_header(out, PacketType::kFollowUp, f, fu.sequence);
   store_i64(out, kOffFollowUpT2, fu.t2_ns);
   store_u64(out, kOffFollowUpEpoch, fu.epoch);
+  store_u64(out, kOffFollowUpError, fu.master_error_ns);
   return n;
 }
 
@@ -140,6 +141,7 @@ Result<Decoded> decode(std::span<const uint8_t> b) {
       f.sequence = sequence;
       f.t2_ns = load_i64(b, kOffFollowUpT2);
       f.epoch = load_u64(b, kOffFollowUpEpoch);
+      f.master_error_ns = load_u64(b, kOffFollowUpError);
       d.packet = f;
       break;
     }

@@ -39,6 +39,7 @@ FollowUp sample_follow_up() {
   f.sequence = 0x0102030405060708;
   f.t2_ns = INT64_MIN;
   f.epoch = 0x1112131415161718;
+  f.master_error_ns = 0x4142434445464748;
   return f;
 }
 
@@ -68,8 +69,8 @@ struct Kind {
 };
 const Kind kKinds[] = {
     {PacketType::kRequest, Framing::kPlain, 112},   {PacketType::kResponse, Framing::kPlain, 64},
-    {PacketType::kFollowUp, Framing::kPlain, 40},   {PacketType::kRequest, Framing::kSealed, 160},
-    {PacketType::kResponse, Framing::kSealed, 92},  {PacketType::kFollowUp, Framing::kSealed, 68},
+    {PacketType::kFollowUp, Framing::kPlain, 48},   {PacketType::kRequest, Framing::kSealed, 168},
+    {PacketType::kResponse, Framing::kSealed, 92},  {PacketType::kFollowUp, Framing::kSealed, 76},
 };
 
 std::string name(const Kind& k) {
@@ -112,18 +113,19 @@ TEST(PacketLayout, ResponseBytesAreTheDocumentedOnes) {
 }
 
 TEST(PacketLayout, FollowUpBytesAreTheDocumentedOnes) {
-  Bytes want = header(3, 0, 40);
+  Bytes want = header(3, 0, 48);
   append(want, {0x80, 0, 0, 0, 0, 0, 0, 0});                       // t2 = INT64_MIN
   append(want, {0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18});  // epoch
+  append(want, {0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48});  // master error
   EXPECT_EQ(encoded(PacketType::kFollowUp, Framing::kPlain), want);
 }
 
 TEST(PacketLayout, SealedRequestBytesAreTheDocumentedOnes) {
-  Bytes want = header(1, 1, 160);
+  Bytes want = header(1, 1, 168);
   append(want, {0, 72});  // cookie length
   append_zeros(want, 6);
   want.insert(want.end(), std::begin(kCookiePattern), std::end(kCookiePattern));
-  append_zeros(want, 28 + 12 + 16);  // padding, nonce and tag (seal() fills the last two)
+  append_zeros(want, 36 + 12 + 16);  // padding, nonce and tag (seal() fills the last two)
   EXPECT_EQ(encoded(PacketType::kRequest, Framing::kSealed), want);
 }
 
@@ -171,6 +173,7 @@ TEST(PacketRoundTrip, EveryTypeAndFramingDecodesToWhatWasEncoded) {
       EXPECT_EQ(f->sequence, sample_follow_up().sequence);
       EXPECT_EQ(f->t2_ns, INT64_MIN);
       EXPECT_EQ(f->epoch, sample_follow_up().epoch);
+      EXPECT_EQ(f->master_error_ns, sample_follow_up().master_error_ns);
     }
   }
 }
@@ -189,7 +192,7 @@ TEST(PacketRoundTrip, ExtremeValuesSurvive) {
         EXPECT_EQ(got.sequence, u);
         EXPECT_EQ(got.t1_ns, t);
         EXPECT_EQ(got.instance, ~u);
-        FollowUp f{u, t, ~u};
+        FollowUp f{u, t, ~u, u};
         n = encode_follow_up(f, fr, buf);
         ASSERT_TRUE(n.ok());
         d = decode(std::span<const uint8_t>(buf, *n));

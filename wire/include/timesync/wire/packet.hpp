@@ -66,6 +66,7 @@ inline constexpr size_t kResponseReservedSize = 7;
 // FOLLOW_UP body.
 inline constexpr size_t kOffFollowUpT2 = 24;     // i64
 inline constexpr size_t kOffFollowUpEpoch = 32;  // u64
+inline constexpr size_t kOffFollowUpError = 40;  // u64: this exchange's master error
 
 // REQUEST body: unsealed, 88 bytes of zero padding; sealed, the cookie.
 inline constexpr size_t kOffRequestPadding = 24;
@@ -75,7 +76,7 @@ inline constexpr size_t kOffCookieReserved = 26;      // 6 bytes, 0
 inline constexpr size_t kCookieReservedSize = 6;
 inline constexpr size_t kOffCookie = 32;              // kCookieSize bytes
 inline constexpr size_t kOffSealedRequestPadding = 104;
-inline constexpr size_t kSealedRequestPaddingSize = 28;
+inline constexpr size_t kSealedRequestPaddingSize = 36;
 
 // Sealing trailer: AES-256-GCM nonce and tag; everything before is the AD.
 inline constexpr size_t kNonceSize = 12;
@@ -89,8 +90,8 @@ inline constexpr size_t kCookieSize = 4 + kNonceSize + kCookiePlaintextSize + kT
 
 inline constexpr size_t kRequestSize = 112;
 inline constexpr size_t kResponseSize = 64;
-inline constexpr size_t kFollowUpSize = 40;
-inline constexpr size_t kSealedRequestSize = 160;
+inline constexpr size_t kFollowUpSize = 48;
+inline constexpr size_t kSealedRequestSize = 168;
 inline constexpr size_t kSealedResponseSize = kResponseSize + kTrailerSize;
 inline constexpr size_t kSealedFollowUpSize = kFollowUpSize + kTrailerSize;
 inline constexpr size_t kMaxPacketSize = kSealedRequestSize;
@@ -98,15 +99,15 @@ inline constexpr size_t kMaxPacketSize = kSealedRequestSize;
 static_assert(kOffSequence + 8 == kHeaderSize);
 static_assert(kOffRequestPadding + kRequestPaddingSize == kRequestSize);
 static_assert(kOffResponseReserved + kResponseReservedSize == kResponseSize);
-static_assert(kOffFollowUpEpoch + 8 == kFollowUpSize);
+static_assert(kOffFollowUpError + 8 == kFollowUpSize);
 static_assert(kCookieSize == 72);
 static_assert(kOffCookieLength + 2 + kCookieReservedSize == kOffCookie);
 static_assert(kOffCookie + kCookieSize == kOffSealedRequestPadding);
 static_assert(kOffSealedRequestPadding + kSealedRequestPaddingSize + kTrailerSize ==
               kSealedRequestSize);
-static_assert(kSealedResponseSize == 92 && kSealedFollowUpSize == 68);
-// No amplification: a request is at least as long as both answers together.
-static_assert(kRequestSize >= kResponseSize + kFollowUpSize);
+static_assert(kSealedResponseSize == 92 && kSealedFollowUpSize == 76);
+// No amplification: a request is as long as both answers together.
+static_assert(kRequestSize == kResponseSize + kFollowUpSize);
 static_assert(kSealedRequestSize == kSealedResponseSize + kSealedFollowUpSize);
 static_assert(kMaxPacketSize <= 0xFFFF);  // the length field is 16 bits
 
@@ -138,6 +139,10 @@ struct FollowUp {
   uint64_t sequence = 0;
   int64_t t2_ns = 0;  // master's transmit time of the RESPONSE
   uint64_t epoch = 0;
+  // The master's error for this exchange: its declared error plus how well
+  // it knows t1 and t2 (the kernel stamps' conversion to its timeline), ns.
+  // Known only once t2 is, so it rides here rather than in the RESPONSE.
+  uint64_t master_error_ns = 0;
 };
 
 // Encoders write the whole packet at out[0, n) and return n. Sealed framing
