@@ -124,6 +124,8 @@ constexpr std::array<std::string_view, 2> kRoles{"master", "client"};
 constexpr std::array<std::string_view, 4> kLogLevels{"debug", "info", "warning", "error"};
 constexpr std::array<std::string_view, 2> kTimebases{"monotonic", "realtime"};
 constexpr std::array<std::string_view, 2> kServoTypes{"pll", "kalman"};
+constexpr std::array<std::string_view, 3> kTransports{"auto", "grpc", "udp"};
+constexpr std::array<std::string_view, 4> kTimestampings{"auto", "hardware", "software", "user"};
 
 // ---- Text rules.
 
@@ -157,6 +159,11 @@ constexpr TextRule kOptionalHostPort{is_empty_or_host_port,
 constexpr TextRule kOptionalFile{is_empty_or_readable_file,
                                  "\"\" or the absolute path of a readable file"};
 constexpr TextRule kServerName{is_dns_name_or_empty, "a host name (no spaces, '/' or ':')"};
+bool is_interface_name(std::string_view s) {
+  // IFNAMSIZ is 16 with its NUL; no '/' or whitespace (the kernel refuses them).
+  return s.size() < 16 && s.find_first_of(" \t\n/:") == std::string_view::npos;
+}
+constexpr TextRule kInterfaceName{is_interface_name, "\"\" or a network interface name"};
 
 // ---- Formatting.
 
@@ -649,6 +656,21 @@ const Schema<MasterConfig>& master_schema() {
                    "Beacons per second sent into every open stream, by one ticker thread."),
           key<Cfg>(TS_FIELD(beacon.max_streams), Int{64, 1, 100000},
                    "Open beacon streams at most; one more is refused with RESOURCE_EXHAUSTED."),
+          key<Cfg>(TS_FIELD(udp.listen), Text{"0.0.0.0:7452", &kOptionalHostPort},
+                   "The UDP exchange service (kernel timestamps; docs/udp-transport.md); "
+                   "\"\" turns it off. Its packets are sealed when TLS is on."),
+          key<Cfg>(TS_FIELD(udp.timestamping), Choice{kTimestampings, "auto"},
+                   "Timestamps of the UDP service: hardware (the NIC's PTP clock on "
+                   "udp.interface), software (the kernel's), user (clock reads around the "
+                   "system calls), or auto (hardware when udp.interface has it, else "
+                   "software)."),
+          key<Cfg>(TS_FIELD(udp.interface), Text{"", &kInterfaceName},
+                   "Interface whose hardware timestamps are used (hardware or auto)."),
+          key<Cfg>(TS_FIELD(udp.key_rotation_s), Duration{3600, 1, 1e6},
+                   "A new cookie key this often; the previous one is still accepted."),
+          key<Cfg>(TS_FIELD(udp.session_lifetime_s), Duration{3600, 1, 1e6},
+                   "UDP session cookies expire this long after GetUdpSession handed them "
+                   "out; at most udp.key_rotation_s."),
           metrics_key<Cfg>(),
           key<Cfg>(TS_FIELD(tls.cert_file), Text{"", &kOptionalFile},
                    "PEM certificate (chain) of the timestamp service; with key_file, turns "
@@ -661,6 +683,21 @@ const Schema<MasterConfig>& master_schema() {
       },
       {
           cert_and_key_rule<Cfg>(),
+          {"udp.key_rotation_s", "udp.session_lifetime_s",
+           "udp.session_lifetime_s <= udp.key_rotation_s",
+           [](const Cfg& c) -> std::string {
+             return c.udp.session_lifetime_s <= c.udp.key_rotation_s
+                        ? ""
+                        : "a cookie must not outlive the key that sealed it: " +
+                              fmt(c.udp.session_lifetime_s) + " s > udp.key_rotation_s (" +
+                              fmt(c.udp.key_rotation_s) + " s)";
+           }},
+          {"udp.timestamping", "udp.interface", "udp.timestamping hardware needs udp.interface",
+           [](const Cfg& c) -> std::string {
+             return c.udp.timestamping != Timestamping::kHardware || !c.udp.interface.empty()
+                        ? ""
+                        : "hardware timestamps come from one interface's clock: name it";
+           }},
           {"tls.cert_file", "tls.client_ca_file", "tls.client_ca_file needs tls.cert_file",
            [](const Cfg& c) -> std::string {
              return c.tls.client_ca_file.empty() || !c.tls.cert_file.empty()
@@ -679,6 +716,20 @@ const Schema<ClientConfig>& client_schema() {
       {
           required(key<Cfg>(TS_FIELD(master), Text{"", &kHostPort},
                             "The master's timestamp service.")),
+          key<Cfg>(TS_FIELD(transport), Choice{kTransports, "auto"},
+                   "Exchanges over udp (kernel timestamps), grpc (user-space timestamps), "
+                   "or auto: UDP while the master offers it and it answers, gRPC otherwise."),
+          key<Cfg>(TS_FIELD(udp.master), Text{"", &kOptionalHostPort},
+                   "Where the master's UDP service is; \"\": the host of master, the port "
+                   "the master offers."),
+          key<Cfg>(TS_FIELD(udp.timestamping), Choice{kTimestampings, "auto"},
+                   "Timestamps of the UDP exchanges: hardware, software, user or auto (as the "
+                   "master's udp.timestamping)."),
+          key<Cfg>(TS_FIELD(udp.interface), Text{"", &kInterfaceName},
+                   "Interface whose hardware timestamps are used; \"\": the one the route "
+                   "to the master takes."),
+          key<Cfg>(TS_FIELD(udp.retry_s), Duration{30, 0.1, 3600},
+                   "After UDP failed and gRPC took over, UDP is tried again this much later."),
           key<Cfg>(TS_FIELD(listen), Text{"127.0.0.1:7451", &kHostPort},
                    "The agent's own gRPC service (health, WatchAlarms)."),
           key<Cfg>(TS_FIELD(segment), Text{"/dev/shm/timesync", &kAbsolutePath},
@@ -808,6 +859,8 @@ std::string_view name_of(const std::array<std::string_view, N>& names, E v) {
 std::string_view to_string(LogLevel v) { return name_of(kLogLevels, v); }
 std::string_view to_string(Timebase v) { return name_of(kTimebases, v); }
 std::string_view to_string(ServoType v) { return name_of(kServoTypes, v); }
+std::string_view to_string(Transport v) { return name_of(kTransports, v); }
+std::string_view to_string(Timestamping v) { return name_of(kTimestampings, v); }
 
 Loaded<MasterConfig> load_master(const std::string& path) { return load(master_schema(), path); }
 Loaded<ClientConfig> load_client(const std::string& path) { return load(client_schema(), path); }

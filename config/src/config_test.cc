@@ -32,10 +32,13 @@ std::vector<std::string> with_common(std::vector<std::string> own) {
 
 const std::vector<std::string> kMasterKeys = with_common(
     {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads",
-     "beacon.enabled", "beacon.rate_hz", "beacon.max_streams", "metrics.listen", "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
+     "beacon.enabled", "beacon.rate_hz", "beacon.max_streams", "udp.listen", "udp.timestamping",
+     "udp.interface", "udp.key_rotation_s", "udp.session_lifetime_s", "metrics.listen",
+     "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
 
 const std::vector<std::string> kClientKeys = with_common({
-    "master", "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
+    "master", "transport", "udp.master", "udp.timestamping", "udp.interface", "udp.retry_s",
+    "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
     "poll.burst", "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
     "servo.max_slew_ppm", "servo.max_freq_ppm", "servo.innovation_window",
@@ -161,6 +164,8 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
       "alarm:\n  max_error_us: 50\n  clear_ratio: 0.5\n  unreachable_after_s: 7\n"
       "  void_after_s: 20\n"
       "log_level: debug\n"
+      "transport: udp\nudp:\n  master: \"10.0.0.1:7999\"\n  timestamping: software\n"
+      "  interface: eth0\n  retry_s: 12\n"
       "sim_clock:\n  enabled: true\n  initial_offset_s: -0.25\n  freq_ppm: 12.5\n"
       "  wander_ppb_per_sqrt_s: 3\n  step_every_s: 60\n  step_ppm: -2\n  step_ramp_s: 15\n"
       "  seed: 42\n");
@@ -177,6 +182,8 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   e.alarm = {50, 0.5, 7, 20};
   e.log_level = LogLevel::kDebug;
   e.sim_clock = {true, -0.25, 12.5, 3, 60, -2, 15, 42};
+  e.transport = Transport::kUdp;
+  e.udp = {"10.0.0.1:7999", Timestamping::kSoftware, "eth0", 12};
   EXPECT_EQ(*r.value, e);
 }
 
@@ -185,6 +192,8 @@ TEST_F(ConfigTest, EveryMasterKeyReachesItsField) {
       "role: master\nid: m1\nlisten: \"[::]:7460\"\ntimebase: realtime\n"
       "realtime_step_threshold_ms: 5\nmaster_error_ns: 1500\nworker_threads: 8\n"
       "log_level: warning\n"
+      "udp:\n  listen: \"[::]:7999\"\n  timestamping: hardware\n  interface: eth1\n"
+      "  key_rotation_s: 600\n  session_lifetime_s: 300\n"
       "sim_clock:\n  enabled: yes\n  initial_offset_s: 100\n  freq_ppm: -40\n"
       "  wander_ppb_per_sqrt_s: 0.5\n  step_every_s: 0.001\n  step_ppm: 1\n  step_ramp_s: 0.0005\n"
       "  seed: 0\n");
@@ -198,6 +207,7 @@ TEST_F(ConfigTest, EveryMasterKeyReachesItsField) {
   e.worker_threads = 8;
   e.log_level = LogLevel::kWarning;
   e.sim_clock = {true, 100, -40, 0.5, 0.001, 1, 0.0005, 0};
+  e.udp = {"[::]:7999", Timestamping::kHardware, "eth1", 600, 300};
   EXPECT_EQ(*r.value, e);
 }
 
@@ -467,6 +477,13 @@ TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {
                   "step_ppm 5 would be ignored"));
   EXPECT_EQ(master_error(std::string(kMasterBase) + "sim_clock:\n  step_every_s: 0.0005\n"),
             at(3, "key 'sim_clock.step_every_s': 0.0005 must be 0 (never) or at least 0.001"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) +
+                         "udp:\n  key_rotation_s: 600\n  session_lifetime_s: 900\n"),
+            at(4, "key 'udp.session_lifetime_s': a cookie must not outlive the key that sealed "
+                  "it: 900 s > udp.key_rotation_s (600 s)"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "udp:\n  timestamping: hardware\n"),
+            at(3, "key 'udp.timestamping': hardware timestamps come from one interface's clock: "
+                  "name it"));
   EXPECT_EQ(master_error(std::string(kMasterBase) +
                          "sim_clock:\n  step_every_s: 10\n  step_ppm: 20\n  step_ramp_s: 12\n"),
             at(5, "key 'sim_clock.step_ramp_s': 12 is longer than the step period 10 s"));

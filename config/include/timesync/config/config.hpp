@@ -35,10 +35,16 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // realtime_step_threshold_ms bumps the epoch).
 enum class Timebase { kMonotonic, kRealtime };
 enum class ServoType { kPll, kKalman };
+// Which exchange carries samples (docs/udp-transport.md).
+enum class Transport { kAuto, kGrpc, kUdp };
+// Where UDP timestamps come from: the NIC's clock, the kernel, or user space.
+enum class Timestamping { kAuto, kHardware, kSoftware, kUser };
 
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Timebase v);
 std::string_view to_string(ServoType v);
+std::string_view to_string(Transport v);
+std::string_view to_string(Timestamping v);
 
 // A simulated oscillator in place of the host clock (tests and demos).
 // With enabled == false (also when the section is absent) the real clock is used.
@@ -94,6 +100,17 @@ struct MasterBeacon {
   int max_streams = 64;
   bool operator==(const MasterBeacon&) const = default;
 };
+// The UDP exchange service: kernel-timestamped two-step exchanges, sealed
+// with keys handed out over gRPC when TLS is on. listen "" turns it off.
+struct MasterUdp {
+  std::string listen = "0.0.0.0:7452";
+  Timestamping timestamping = Timestamping::kAuto;
+  std::string interface;            // whose hardware stamps (hardware / auto)
+  double key_rotation_s = 3600;     // a new cookie key this often
+  double session_lifetime_s = 3600; // cookies expire this long after issue
+  bool operator==(const MasterUdp&) const = default;
+};
+
 struct MasterConfig {
   std::string id;                        // empty: the program uses the hostname
   std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
@@ -102,6 +119,7 @@ struct MasterConfig {
   int64_t master_error_ns = 0;           // declared error against its own reference
   int worker_threads = 2;
   MasterBeacon beacon;
+  MasterUdp udp;
   Metrics metrics;
   MasterTls tls;
   LogLevel log_level = LogLevel::kInfo;
@@ -173,8 +191,17 @@ struct ClientConfig {
     double margin_us = 10;          // added to a beacon sample's uncertainty (floor wander)
     bool operator==(const Beacon&) const = default;
   };
+  struct Udp {
+    std::string master;          // "": the gRPC master's host, the port it offers
+    Timestamping timestamping = Timestamping::kAuto;
+    std::string interface;       // whose hardware stamps; "": the route's
+    double retry_s = 30;         // after a fallback to gRPC, UDP again this much later
+    bool operator==(const Udp&) const = default;
+  };
   std::string id;                          // empty: the program uses the hostname
   std::string master;                      // required, host:port
+  Transport transport = Transport::kAuto;
+  Udp udp;
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
   std::string segment = "/dev/shm/timesync";
   Poll poll;
