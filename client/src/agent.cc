@@ -363,6 +363,7 @@ void Agent::fill_status(AgentStatusInfo* out, const TransformSnapshot& snap, uin
   st.two_way_samples = two_way_samples_;
   st.beacon_streams_opened = streams_opened_;
   std::copy(std::begin(link_errors_), std::end(link_errors_), std::begin(st.link_errors));
+  st.packet_drops = link_.packet_drops();
 }
 
 AgentStatusInfo Agent::status() const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "master_link.hpp"
@@ -59,6 +60,9 @@ struct AgentStatusInfo {
   uint64_t beacon_delay_uncertainty_ns = 0;
   // Exchanges that gave no sample, by why (LinkError).
   uint64_t link_errors[8] = {};
+  // UDP packets dropped before they could reach the estimator, by why
+  // (bad_tag: forged or tampered; wrong_sequence: replayed or late; ...).
+  std::map<std::string, uint64_t> packet_drops;
 };
 
 struct AlarmInfo {

@@ -9,7 +9,9 @@
 
 #include "agent.hpp"
 #include "agent_service.hpp"
+#include "auto_link.hpp"
 #include "grpc_link.hpp"
+#include "udp_link.hpp"
 #include "publisher.hpp"
 #include "timesync/config/config.hpp"
 #include "timesync/daemon/log.hpp"
@@ -54,7 +56,17 @@ int main(int argc, char** argv) {
                             agent::make_master_channel(cfg.master, credentials, channel_args),
                             *local);
   agent::SegmentPublisher publisher(*writer.value());
-  agent::Agent agent(cfg, id, *local, publisher, alarms, grpc_link, &metrics, &notifier);
+  // The transport: gRPC alone, or UDP (kernel timestamps) with gRPC for
+  // discovery and keys, and as the fallback in auto.
+  agent::UdpLink udp_link({cfg.master, cfg.udp.master, cfg.udp.timestamping, cfg.udp.interface,
+                           cfg.poll.rpc_timeout_s, cfg.tls.enabled()},
+                          *local, grpc_link);
+  agent::AutoLink auto_link(grpc_link, udp_link, *local,
+                            {cfg.transport == config::Transport::kUdp, cfg.udp.retry_s, 3});
+  agent::MasterLink& link = cfg.transport == config::Transport::kGrpc
+                                ? static_cast<agent::MasterLink&>(grpc_link)
+                                : static_cast<agent::MasterLink&>(auto_link);
+  agent::Agent agent(cfg, id, *local, publisher, alarms, link, &metrics, &notifier);
   std::unique_ptr<agent::BeaconStream> beacons;
   if (cfg.beacon.enabled) {
     beacons = std::make_unique<agent::BeaconStream>(grpc_link.stub(), *local, id);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "timesync/estimator/sample.hpp"
@@ -78,6 +79,9 @@ class MasterLink {
   // packets are protected, e.g. "UDP 10.0.0.1:7452, kernel software
   // timestamps, authenticated (mutual TLS keys)".
   virtual std::string describe() const = 0;
+  // Packets dropped on the way in, by why (forged, replayed, malformed, ...):
+  // none of them reached the estimator.
+  virtual std::map<std::string, uint64_t> packet_drops() const { return {}; }
 };
 
 // A link that learns where and how to reach the master from a gRPC answer

@@ -94,6 +94,7 @@ v1::AgentStatus to_proto(const AgentStatusInfo& s) {
     if (s.link_errors[i] == 0) continue;
     (*st.mutable_link_errors())[to_string(static_cast<LinkError>(i))] = s.link_errors[i];
   }
+  for (const auto& [why, n] : s.packet_drops) (*st.mutable_packets_dropped())[why] = n;
   return st;
 }
 

@@ -18,6 +18,7 @@ bool make_sample(const Exchange& x, Sample* out) {
   out->correction_ns = x.correction_ns;
   out->delay_ns = delay < 0 ? 0 : delay;
   out->master_error_ns = x.master_error_ns;
+  out->stamp_error_ns = x.stamp_error_ns;
   out->weight = 1.0;
   out->round_trip_ns = round_trip;
   out->one_way = false;

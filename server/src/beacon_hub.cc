@@ -175,7 +175,7 @@ void BeaconHub::tick(uint64_t n) {
     b.set_sequence(s->offered);
     b.set_master_id(identity_.id);
     b.set_master_instance(identity_.instance);
-    b.set_timebase(identity_.timebase);
+    b.set_timebase(identity_.realtime ? v1::TIMEBASE_REALTIME : v1::TIMEBASE_MONOTONIC);
     b.set_master_error_ns(identity_.master_error_ns);
     // The stamp last, right before the write is started.
     const MasterTimeline::Reading now = timeline_.read();

@@ -32,11 +32,12 @@
 
 #include "master_metrics.hpp"
 #include "master_timeline.hpp"
+#include "time_service_identity.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
 
 namespace timesync::master {
 
-struct Identity;
+
 
 struct BeaconSettings {
   bool enabled = true;

@@ -65,8 +65,7 @@ int main(int argc, char** argv) {
   master::Identity who;
   who.id = daemon::node_id(cfg.id);
   who.instance = daemon::random_instance_id();
-  who.timebase = cfg.timebase == config::Timebase::kRealtime ? v1::TIMEBASE_REALTIME
-                                                             : v1::TIMEBASE_MONOTONIC;
+  who.realtime = cfg.timebase == config::Timebase::kRealtime;
   who.master_error_ns = static_cast<uint64_t>(cfg.master_error_ns);
   const std::string timebase_name(config::to_string(cfg.timebase));
   auto registry = std::make_shared<prometheus::Registry>();
@@ -77,6 +76,17 @@ int main(int argc, char** argv) {
   beacon_settings.max_streams = static_cast<size_t>(cfg.beacon.max_streams);
   master::BeaconHub beacons(timeline, who, beacon_settings, &metrics);
   master::TimeServiceImpl service(timeline, who, &metrics, &beacons);
+  std::unique_ptr<master::UdpService> udp;
+  if (!cfg.udp.listen.empty()) {
+    udp = std::make_unique<master::UdpService>(timeline, who, cfg.udp, cfg.tls.enabled(), &metrics);
+    std::string udp_why;
+    if (!udp->start(&udp_why)) {
+      TS_LOG_ERROR("%s", udp_why.c_str());
+      return daemon::kExitFailure;
+    }
+    service.set_udp(udp.get());
+    TS_LOG_INFO("UDP exchanges: %s", udp->describe().c_str());
+  }
 
   std::string why;
   std::shared_ptr<grpc::ServerCredentials> credentials = daemon::server_credentials(cfg.tls, &why);
@@ -127,9 +137,11 @@ int main(int argc, char** argv) {
   notifier.stopping();
   beacons.stop();  // ends the streams, so Shutdown need not wait for them
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  TS_LOG_INFO("stopped after %llu requests, %llu beacons, %llu timeline steps",
+  if (udp) udp->stop();
+  TS_LOG_INFO("stopped after %llu requests, %llu beacons, %llu UDP exchanges, %llu timeline steps",
               static_cast<unsigned long long>(service.served()),
               static_cast<unsigned long long>(beacons.sent()),
+              static_cast<unsigned long long>(udp ? udp->served() : 0),
               static_cast<unsigned long long>(timeline.steps()));
   return daemon::kExitOk;
 }

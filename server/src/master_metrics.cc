@@ -59,7 +59,13 @@ MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& 
                           .Help("Beacon streams (StreamTime) open now.")
                           .Register(registry)
                           .Add({})),
-      stream_ok_(&requests_.Add({{"method", "StreamTime"}, {"code", "OK"}})) {
+      stream_ok_(&requests_.Add({{"method", "StreamTime"}, {"code", "OK"}})),
+      udp_(prometheus::BuildCounter()
+               .Name("timesync_master_udp_requests_total")
+               .Help("UDP exchange requests: answered, or dropped and why (malformed, "
+                     "unauthenticated, bad_tag, cookie_expired, no_rx_stamp, stepped, ...).")
+               .Register(registry)),
+      udp_answered_(&udp_.Add({{"result", "answered"}})) {
   prometheus::BuildGauge()
       .Name("timesync_master_info")
       .Help("Identity of this master (value 1).")
@@ -106,5 +112,9 @@ void MasterMetrics::update(double uptime_s, uint64_t timeline_steps) {
     steps_seen_ = timeline_steps;
   }
 }
+
+void MasterMetrics::udp_served() { udp_answered_->Increment(); }
+
+void MasterMetrics::udp_dropped(const std::string& why) { udp_.Add({{"result", why}}).Increment(); }
 
 }  // namespace timesync::master

@@ -5,6 +5,9 @@
 //   timesync_master_beacons_skipped_total ticks a stream skipped (its previous
 //                                        beacon was still being written)
 //   timesync_master_beacon_streams       streams open now
+//   timesync_master_udp_requests_total{result}  UDP requests: "answered", or the
+//                                        reason one was dropped (malformed, bad_tag,
+//                                        cookie_expired, no_rx_stamp, stepped, ...)
 //
 // Thread safety: request(), stream_opened(), beacons() from any thread;
 // update() from the main loop.
@@ -34,6 +37,9 @@ class MasterMetrics {
   // A StreamTime call answered with `code` (OK: the stream was opened).
   void stream_opened(grpc::StatusCode code);
   void beacons(uint64_t sent, uint64_t skipped, size_t open_streams);
+  // The UDP service: an exchange answered, or a request dropped and why.
+  void udp_served();
+  void udp_dropped(const std::string& why);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -46,6 +52,8 @@ class MasterMetrics {
   prometheus::Counter& beacons_skipped_;
   prometheus::Gauge& beacon_streams_;
   prometheus::Counter* stream_ok_;
+  prometheus::Family<prometheus::Counter>& udp_;
+  prometheus::Counter* udp_answered_;
   uint64_t steps_seen_ = 0;
 };
 

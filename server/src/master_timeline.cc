@@ -45,6 +45,14 @@ MasterTimeline::Reading MasterTimeline::read() const {
   return {ns, before, before != after};
 }
 
+MasterTimeline::Reading MasterTimeline::at_host_raw(int64_t raw_ns) const {
+  const uint64_t before = epoch_.load(std::memory_order_acquire);
+  if (threshold_ns_ > 0) check();  // a step since would change the mapping below
+  const int64_t ns = source_->from_host_raw_ns(raw_ns);
+  const uint64_t after = epoch_.load(std::memory_order_acquire);
+  return {ns, before, before != after};
+}
+
 void MasterTimeline::on_jump() const {
   std::lock_guard<std::mutex> lock(step_mu_);
   // Judge a fresh reading, not the caller's: it may have been preempted since,

@@ -39,6 +39,9 @@ class MasterTimeline {
                              // on either side of it; do not serve it
   };
   Reading read() const;
+  // The timeline at an earlier host CLOCK_MONOTONIC_RAW instant (a kernel
+  // stamp converted to raw). Ambiguous when a step is detected meanwhile.
+  Reading at_host_raw(int64_t raw_ns) const;
   void check() const { read(); }
   uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   uint64_t steps() const { return steps_.load(std::memory_order_relaxed); }

@@ -59,8 +59,12 @@ grpc::Status TimeServiceImpl::answer(grpc::ServerContext* /*ctx*/,
   resp->set_sequence(req->sequence());
   resp->set_master_id(identity_.id);
   resp->set_master_instance(identity_.instance);
-  resp->set_timebase(identity_.timebase);
+  resp->set_timebase(identity_.realtime ? v1::TIMEBASE_REALTIME : v1::TIMEBASE_MONOTONIC);
   resp->set_master_error_ns(identity_.master_error_ns);
+  if (udp_ != nullptr) {
+    resp->set_udp_port(udp_->port());
+    resp->set_udp_authenticated(udp_->authenticated());
+  }
   served_.fetch_add(1, std::memory_order_relaxed);
 
   const MasterTimeline::Reading t2 = timeline_.read();
@@ -82,7 +86,7 @@ grpc::Status TimeServiceImpl::GetStatus(grpc::ServerContext* /*ctx*/,
   resp->set_master_id(identity_.id);
   resp->set_master_instance(identity_.instance);
   resp->set_master_epoch(now.epoch);
-  resp->set_timebase(identity_.timebase);
+  resp->set_timebase(identity_.realtime ? v1::TIMEBASE_REALTIME : v1::TIMEBASE_MONOTONIC);
   resp->set_master_error_ns(identity_.master_error_ns);
   resp->set_now_ns(now.ns);
   resp->set_requests_served(served());
@@ -91,6 +95,32 @@ grpc::Status TimeServiceImpl::GetStatus(grpc::ServerContext* /*ctx*/,
     metrics_->request(MasterMetrics::Method::kGetStatus, grpc::StatusCode::OK,
                       host_raw_now_ns() - entered);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status TimeServiceImpl::GetUdpSession(grpc::ServerContext* /*ctx*/,
+                                            const v1::GetUdpSessionRequest* req,
+                                            v1::GetUdpSessionResponse* resp) {
+  if (req->client_id().size() > kMaxClientIdBytes) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "client_id is longer than 256 bytes"};
+  }
+  if (udp_ == nullptr) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, "this master serves no UDP (udp.listen is \"\")"};
+  }
+  if (!udp_->authenticated()) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "this master's UDP is unauthenticated (TLS is off): no keys to hand out"};
+  }
+  UdpSessionGrant g;
+  constexpr int kCookies = 8;
+  if (!udp_->new_session(kCookies, &g)) {
+    return {grpc::StatusCode::UNAVAILABLE, "no UDP session keys (random number generator)"};
+  }
+  resp->set_udp_port(udp_->port());
+  resp->set_key(g.key);
+  for (std::string& c : g.cookies) resp->add_cookies(std::move(c));
+  resp->set_lifetime_s(g.lifetime_s);
+  resp->set_aead("AES-256-GCM");
   return grpc::Status::OK;
 }
 

@@ -13,16 +13,12 @@
 #include "beacon_hub.hpp"
 #include "master_metrics.hpp"
 #include "master_timeline.hpp"
+#include "time_service_identity.hpp"
+#include "udp_service.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
 
 namespace timesync::master {
 
-struct Identity {
-  std::string id;
-  uint64_t instance = 0;
-  v1::Timebase timebase = v1::TIMEBASE_MONOTONIC;
-  uint64_t master_error_ns = 0;
-};
 
 class TimeServiceImpl final
     : public v1::TimeService::WithCallbackMethod_StreamTime<v1::TimeService::Service> {
@@ -39,6 +35,11 @@ class TimeServiceImpl final
                          v1::GetStatusResponse* resp) override;
   grpc::ServerWriteReactor<v1::TimeBeacon>* StreamTime(grpc::CallbackServerContext* ctx,
                                                        const v1::StreamTimeRequest* req) override;
+  grpc::Status GetUdpSession(grpc::ServerContext* ctx, const v1::GetUdpSessionRequest* req,
+                             v1::GetUdpSessionResponse* resp) override;
+  // The UDP service to advertise in every answer and to hand sessions for
+  // (null: none). Set before the server starts.
+  void set_udp(UdpService* udp) { udp_ = udp; }
 
   uint64_t served() const { return served_.load(std::memory_order_relaxed); }
   double uptime_s() const { return static_cast<double>(host_raw_now_ns() - started_raw_ns_) / 1e9; }
@@ -54,6 +55,7 @@ class TimeServiceImpl final
   std::atomic<uint64_t> served_{0};
   MasterMetrics* metrics_;
   BeaconHub* beacons_;
+  UdpService* udp_ = nullptr;
 };
 
 }  // namespace timesync::master

@@ -129,6 +129,14 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
       .str("link_description", s.link_description())
       .str("timestamps", s.timestamps())
       .raw("link_errors", link_errors_json(s))
+      .raw("packets_dropped", [&] {
+        JsonObject d;
+        for (const auto& [why, n] : std::map<std::string, uint64_t>(s.packets_dropped().begin(),
+                                                                     s.packets_dropped().end())) {
+          d.uinteger(why.c_str(), n);
+        }
+        return d.text();
+      }())
       .raw("beacon", beacon.text());
   return o.text();
 }
@@ -176,6 +184,14 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
                                      : fmt("%s, %s timestamps: %s", s.link().c_str(),
                                            s.timestamps().c_str(), s.link_description().c_str()));
   row("Failed exchanges", link_errors_text(s));
+  if (!s.packets_dropped().empty()) {
+    std::string drops;
+    for (const auto& [why, n] : std::map<std::string, uint64_t>(s.packets_dropped().begin(),
+                                                                 s.packets_dropped().end())) {
+      drops += (drops.empty() ? "" : ", ") + fmt("%" PRIu64 " %s", n, why.c_str());
+    }
+    row("Packets dropped", drops + " (never reached the estimator)");
+  }
   row("Mode", s.sync_mode().empty() ? std::string("polling") : s.sync_mode());
   if (s.beacons_received() > 0 || s.sync_mode().rfind("beacon", 0) == 0) {
     row("Beacons", fmt("%" PRIu64 " received, %" PRIu64 " used as samples, %" PRIu64

@@ -29,6 +29,10 @@ struct Exchange {
   LocalTime t3;
   uint64_t master_error_ns = 0;
   int64_t correction_ns = 0;  // calibration, added to the offset
+  // How far the local stamps t0 and t3 may be from the local clock's true
+  // reading: kernel stamps converted from CLOCK_REALTIME carry the paired
+  // read's uncertainty. 0 for stamps read from the local clock itself.
+  uint64_t stamp_error_ns = 0;
 };
 
 struct Sample {
@@ -37,6 +41,7 @@ struct Sample {
   int64_t delay_ns = 0;
   uint64_t master_error_ns = 0;
   int64_t correction_ns = 0;  // already included in offset_ns
+  uint64_t stamp_error_ns = 0;  // of the local stamps (Exchange::stamp_error_ns)
   double weight = 1.0;    // (min_delay / delay)^2, in (0, 1]; set by the filter
   // t3 - t0. While the exchange is in flight the two clocks drift apart by up
   // to |frequency| x round trip, which the estimator adds to the hard interval.
@@ -48,11 +53,11 @@ struct Sample {
   bool one_way = false;
   int64_t one_way_below_ns = 0;
 
-  // Half the delay plus the master's error plus the calibration's magnitude:
-  // the offset's hard uncertainty.
+  // Half the delay plus the master's error plus the calibration's magnitude
+  // plus the local stamps' own: the offset's hard uncertainty.
   uint64_t measurement_error_ns() const {
     return static_cast<uint64_t>(delay_ns < 0 ? 0 : delay_ns) / 2 + delay_ns % 2 +
-           master_error_ns +
+           master_error_ns + stamp_error_ns +
            static_cast<uint64_t>(correction_ns < 0 ? -correction_ns : correction_ns);
   }
 };
