@@ -65,6 +65,18 @@ LinkResult AutoLink::exchange() {
   last_ = "udp";
   if (r.ok()) {
     udp_failures_ = 0;
+    if (r.ex.master.instance != master_.instance || r.ex.master.epoch != master_.epoch) {
+      // Another master process answers (restarted, or another one took the
+      // address): who it is and what it offers come from gRPC. Ask there, and
+      // set UDP up again for it (new keys, maybe another port).
+      TS_LOG_INFO("the master on UDP changed (instance %016llx, epoch %016llx): asking over gRPC",
+                  static_cast<unsigned long long>(r.ex.master.instance),
+                  static_cast<unsigned long long>(r.ex.master.epoch));
+      on_udp_ = false;
+      udp_.detach();
+      retry_at_local_ = 0;
+      return grpc_exchange();
+    }
     // The name and the offer come from gRPC; the timeline from this answer.
     r.ex.master.id = master_.id;
     r.ex.master.udp_port = master_.udp_port;

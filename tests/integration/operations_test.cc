@@ -151,11 +151,17 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
             metric(a, "timesync_agent_max_error_seconds"));
   EXPECT_EQ(metric(a, "timesync_agent_alarm_active{reason=\"master_unreachable\"}"), 0);
   EXPECT_NE(a.find("timesync_agent_info{agent_id=\"ops-agent\""), std::string::npos);
+  // The default transport: UDP with kernel timestamps, found through gRPC.
+  EXPECT_EQ(metric(a, "timesync_agent_transport{link=\"udp\",timestamps=\"kernel software\"}"), 1);
   const std::string m = http_get(master_metrics_, "/metrics");
-  // Scraped after the agent: the master has answered at least what the agent saw.
-  EXPECT_GE(metric(m, "timesync_master_requests_total{code=\"OK\",method=\"GetTime\"}"),
-            round_trips);
+  // Scraped after the agent: the master has answered at least what the agent
+  // saw, over gRPC (the discovery exchange) and UDP together.
+  const double grpc_answers =
+      metric(m, "timesync_master_requests_total{code=\"OK\",method=\"GetTime\"}");
+  EXPECT_GE(grpc_answers, 1);
   EXPECT_GE(metric(m, "timesync_master_request_duration_seconds_count{method=\"GetTime\"}"),
+            grpc_answers);
+  EXPECT_GE(grpc_answers + metric(m, "timesync_master_udp_requests_total{result=\"answered\"}"),
             round_trips);
   EXPECT_EQ(metric(m, "timesync_master_info{master_id=\"ops-master\",timebase=\"monotonic\"}"),
             1);

@@ -69,9 +69,19 @@ class MasterProcess : public Daemon {
       : Daemon(std::move(dir), std::move(name)) {}
   // role, id and listen, then `extra` (YAML lines, each ending in "\n").
   void start(const std::string& extra = "", const std::string& id = "test-master") {
+    // The UDP service on a port of its own (the default, 7452, would collide
+    // between masters of tests running at once), unless the test says.
+    if (udp_port_ == 0) udp_port_ = free_udp_port();
+    const std::string udp = extra.find("udp:") == std::string::npos
+                                ? "udp: {listen: \"127.0.0.1:" + std::to_string(udp_port_) + "\"}\n"
+                                : "";
     launch(TIMESYNC_MASTER_BIN,
-           "role: master\nid: " + id + "\nlisten: \"" + target() + "\"\n" + extra);
+           "role: master\nid: " + id + "\nlisten: \"" + target() + "\"\n" + udp + extra);
   }
+  int udp_port() const { return udp_port_; }
+
+ private:
+  int udp_port_ = 0;
 };
 
 class AgentProcess : public Daemon {

@@ -99,8 +99,8 @@ inline int run_to_exit(std::vector<std::string> argv, const std::string& log_pat
 }
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
-inline int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+inline int free_port(int type = SOCK_STREAM) {
+  const int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -113,6 +113,9 @@ inline int free_port() {
   close(fd);
   return ntohs(a.sin_port);
 }
+
+// A UDP port nobody is bound to on loopback now.
+inline int free_udp_port() { return free_port(SOCK_DGRAM); }
 
 // Polls `done` every `every` (a millisecond unless said) until it holds or
 // the timeout passes. This waits for a condition; it never stands in for one.
