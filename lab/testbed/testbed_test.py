@@ -29,6 +29,12 @@ class AgentConfig(unittest.TestCase):
         self.assertIn("servo:\n  freq_time_constant_s: 48\n", text)
         self.assertIn("  burst: 1\n", text)
 
+    def test_a_proxied_agent_sends_udp_through_the_udp_proxy(self):
+        cfg = configs.agent_config(0, "10.213.0.1:17460", scenarios.BY_NAME["jitter"], 10, (), None,
+                                   f"10.213.0.1:{network.UDP_PROXY_PORT}")
+        self.assertEqual(cfg["udp"]["master"], f"10.213.0.1:{network.UDP_PROXY_PORT}")
+        self.assertNotIn("udp", configs.agent_config(0, "m:1", scenarios.BY_NAME["idle"], 10))
+
     def test_agents_get_distinct_addresses_and_segments(self):
         a = [configs.agent_config(i, "m:1", scenarios.BY_NAME["idle"], 10) for i in range(3)]
         self.assertEqual(len({c["listen"] for c in a}), 3)
@@ -53,6 +59,13 @@ class MasterConfig(unittest.TestCase):
         text = configs.master_yaml(["beacon.rate_hz=50", "beacon.max_streams=8"])
         self.assertIn("beacon:\n  rate_hz: 50\n  max_streams: 8\n", text)
         self.assertIn("role: master\n", text)
+        self.assertIn(f'udp:\n  listen: "0.0.0.0:{network.MASTER_UDP_PORT}"\n', text)
+        tcp, udp = configs.proxy_argvs(type("B", (), {"bin": {"proxy": "p"}})(), {"delay_up_ms": 1})
+        self.assertEqual(tcp[1][:5], ["p", "--listen", f"0.0.0.0:{network.PROXY_PORT}", "--connect",
+                                      f"127.0.0.1:{network.MASTER_PORT}"])
+        self.assertEqual(udp[1][4], f"127.0.0.1:{network.MASTER_UDP_PORT}")
+        self.assertIn("--udp", udp[1])
+        self.assertEqual(tcp[1][-2:], ["--delay-up-ms", "1"])
         log = ("x\n[timesync-master] stopped after 1 requests, 2 beacons, 0 timeline steps\n"
                "[timesync-master] stopped after 120 requests, 4800 beacons, 0 timeline steps\n")
         self.assertEqual(processes.master_served(log), (120, 4800))
@@ -90,6 +103,10 @@ class ProbeAnalysis(unittest.TestCase):
             self.assertEqual(probes.probe_failures({"probe": out}, 1.0), [])
             a["probe_minus_truth"]["p50_us"] = 1.5
             self.assertIn("median 1.500 us", probes.probe_failures({"probe": out}, 1.0)[0])
+            a["probe_minus_truth"]["p50_us"] = 0.5
+            a["probe"]["mean_us"] = -36.0  # 6 us from the truth: beyond 5 us + std / 4 (std 0)
+            self.assertIn("probe mean -36.00 us vs truth -30.00 us (limit 5.0 us)",
+                          probes.probe_failures({"probe": out}, 1.0)[0])
         finally:
             shutil.rmtree(work)
 
@@ -197,7 +214,9 @@ class Honesty(unittest.TestCase):
                          ("0.05", "1", "0.5"))
         self.assertEqual((cfg["alarm"]["max_error_us"], cfg["alarm"]["void_after_s"]), ("2000", "10"))
         self.assertEqual(cfg["sim_clock"]["wander_ppb_per_sqrt_s"], 2)
-        self.assertEqual(cfg["servo"]["type"], "pll")
+        self.assertEqual((cfg["servo"]["type"], cfg["transport"]), ("pll", "grpc"))
+        self.assertEqual(self.cfg(1, 0, "udp")["transport"], "udp")
+        self.assertEqual(cli.parser().parse_args(["honesty"]).modes, "pll,kalman,beacon")
         self.assertEqual(self.cfg(1, 0, "kalman")["servo"]["type"], "kalman")
         b = self.cfg(1, 0, "beacon")
         self.assertEqual((b["beacon"]["enabled"], b["beacon"]["calibrate_every_s"]), ("true", "2"))

@@ -86,6 +86,9 @@ def main(argv=None):
     except ProbeError as e:
         print(f"timesync-testbed: the probe observer did not start: {e}", file=sys.stderr)
         return 1
+    except RuntimeError as e:  # a program of the bed failed (ip, a daemon that would not start)
+        print(f"timesync-testbed: {e}", file=sys.stderr)
+        return 1
     finally:
         with signals_held():
             cleanup_all()

@@ -6,7 +6,7 @@ file:line message).
 """
 import subprocess
 
-from .network import AGENT_PORT, MASTER_PORT, Network
+from .network import AGENT_PORT, MASTER_PORT, MASTER_UDP_PORT, PROXY_PORT, UDP_PROXY_PORT, Network
 
 # Agent i's crystal: (frequency ppm, initial offset s).
 CRYSTALS = [(35.0, 0.25), (-20.0, -1.5), (12.5, 0.8), (-48.0, 3.0), (5.0, -0.1), (-7.5, 12.0)]
@@ -68,15 +68,16 @@ def to_yaml(cfg, indent=""):
 def master_yaml(overrides=()):
     """The master's configuration; overrides are "a.b=value" as for agents."""
     cfg = {"role": "master", "id": "coordinator", "listen": f"0.0.0.0:{MASTER_PORT}",
-           "timebase": "monotonic"}
+           "timebase": "monotonic", "udp": {"listen": f"0.0.0.0:{MASTER_UDP_PORT}"}}
     return to_yaml(apply_overrides(cfg, overrides))
 
 
 def agent_base(name, master_target, listen, segment, freq_ppm, offset_s, sim_seed,
-               poll_min_s=0.1, max_error_us=5000):
+               poll_min_s=0.1, max_error_us=5000, udp_target=None):
     """An agent on a simulated crystal (frequency, initial offset, 2 ppb/sqrt(s)
-    wander) derived from the host's CLOCK_MONOTONIC_RAW."""
-    return {
+    wander) derived from the host's CLOCK_MONOTONIC_RAW. udp_target: where its
+    UDP exchanges go when not to the port the master offers (a proxy)."""
+    cfg = {
         "role": "client", "id": name, "master": master_target, "listen": listen, "segment": segment,
         "poll": {"min_s": poll_min_s, "max_s": 1.0, "rpc_timeout_s": 0.5},
         "alarm": {"max_error_us": max_error_us, "clear_ratio": 0.8, "unreachable_after_s": 3,
@@ -84,13 +85,16 @@ def agent_base(name, master_target, listen, segment, freq_ppm, offset_s, sim_see
         "sim_clock": {"enabled": True, "initial_offset_s": offset_s, "freq_ppm": freq_ppm,
                       "wander_ppb_per_sqrt_s": 2, "seed": sim_seed},
     }
+    if udp_target:
+        cfg["udp"] = {"master": udp_target}
+    return cfg
 
 
-def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None):
+def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None, udp_target=None):
     """Scenario agent i's configuration as nested dicts; overrides are "a.b=value"."""
     freq, offset = crystal(i)
     cfg = agent_base(agent_name(i), master_target, f"{Network.agent_ip(i)}:{AGENT_PORT}",
-                     segment_path(i), freq, offset, i + 1)
+                     segment_path(i), freq, offset, i + 1, udp_target=udp_target)
     if sc.drift_step_ppm:
         cfg["sim_clock"].update({"step_every_s": round(duration * 0.4, 3), "step_ppm": sc.drift_step_ppm})
     if calibration_ns is not None:
@@ -105,6 +109,16 @@ def check_config(binary, path):
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         raise ConfigError(r.stderr.strip())
+
+
+def proxy_argvs(bed, opts, seed=1):
+    """The netem proxies in front of the master (run in its namespace): TCP for
+    gRPC and UDP for the UDP exchanges, with the same impairment, so either
+    transport crosses it. Agents then use MASTER_IP:PROXY_PORT as `master` and
+    MASTER_IP:UDP_PROXY_PORT as `udp.master`."""
+    return [("proxy", proxy_argv(bed, opts, f"0.0.0.0:{PROXY_PORT}", f"127.0.0.1:{MASTER_PORT}", seed=seed)),
+            ("udp-proxy", proxy_argv(bed, opts, f"0.0.0.0:{UDP_PROXY_PORT}", f"127.0.0.1:{MASTER_UDP_PORT}",
+                                     udp=True, seed=seed + 1000))]
 
 
 def proxy_argv(bed, opts, listen, connect, udp=False, seed=1):

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import truth
-from .configs import agent_base, apply_overrides, check_config, master_yaml, proxy_argv, to_yaml, write
-from .network import MASTER_IP, MASTER_NS, MASTER_PORT, PREFIX, PROXY_PORT, Network, cleanup_all
+from .configs import agent_base, apply_overrides, check_config, master_yaml, proxy_argvs, to_yaml, write
+from .network import MASTER_IP, MASTER_NS, MASTER_PORT, PREFIX, PROXY_PORT, UDP_PROXY_PORT, Network, cleanup_all
 from .processes import Proc, die, make_cpu_cgroup, signals_held, wait_for_text
 from .scenarios import iperf_bursts
 
@@ -67,12 +67,14 @@ class Mode:
 
 
 MODES = {m.name: m for m in [
-    Mode("pll", "polling, servo.type pll", ("servo.type=pll",)),
-    Mode("kalman", "polling, servo.type kalman", ("servo.type=kalman",)),
-    Mode("beacon", "beacons at 20 Hz, two-way calibration every 2 s",
-         ("beacon.enabled=true", "beacon.calibrate_every_s=2"),
+    Mode("pll", "polling over gRPC, servo.type pll", ("transport=grpc", "servo.type=pll")),
+    Mode("kalman", "polling over gRPC, servo.type kalman", ("transport=grpc", "servo.type=kalman")),
+    Mode("beacon", "gRPC beacons at 20 Hz, two-way calibration every 2 s",
+         ("transport=grpc", "beacon.enabled=true", "beacon.calibrate_every_s=2"),
          ("beacon.enabled=true", "beacon.rate_hz=20")),
+    Mode("udp", "polling over UDP (kernel timestamps), servo.type pll", ("transport=udp", "servo.type=pll")),
 ]}
+DEFAULT_MODES = "pll,kalman,beacon"
 
 
 # -------------------------------------------------------------- impairments --
@@ -152,12 +154,12 @@ def crystal(seed, i):
                  "seed": rng.randrange(1, 2**31)}
 
 
-def agent_config(seed, i, mode, imp, duration, net, master_target, overrides=()):
+def agent_config(seed, i, mode, imp, duration, net, master_target, overrides=(), udp_target=None):
     """Agent i of a cell: base keys, its crystal, the impairment's, the mode's,
     then the user's --set."""
     rng, x = crystal(seed, i)
     cfg = agent_base(f"a{i + 1}", master_target, f"{net.ip(i)}:{net.port(i)}", SEGMENT.format(i + 1),
-                     x["freq_ppm"], x["initial_offset_s"], x["seed"])
+                     x["freq_ppm"], x["initial_offset_s"], x["seed"], udp_target=udp_target)
     apply_overrides(cfg, AGENT_KEYS)
     if imp.crystal:
         cfg["sim_clock"].update(imp.crystal(duration, rng))
@@ -182,6 +184,7 @@ def run_cell(bed, args, seed, mode, imp, out):
     net = Network(n, per_som=args.agents_per_som)
     proxy_opts = imp.proxy(d) if imp.proxy else None
     target = f"{MASTER_IP}:{PROXY_PORT if proxy_opts else MASTER_PORT}"
+    udp_target = f"{MASTER_IP}:{UDP_PROXY_PORT}" if proxy_opts else None
     procs, timeline = [], []
     try:
         net.up()
@@ -189,7 +192,7 @@ def run_cell(bed, args, seed, mode, imp, out):
         check_config(bed.bin["master"], f"{work}/master.yaml")
         segments = []
         for i in range(n):
-            cfg = agent_config(seed, i, mode, imp, d, net, target, args.set)
+            cfg = agent_config(seed, i, mode, imp, d, net, target, args.set, udp_target)
             write(f"{work}/agent{i + 1}.yaml", to_yaml(cfg))
             segments.append(cfg["segment"])
         # Every agent's file has the same keys; the first stands for all.
@@ -198,12 +201,11 @@ def run_cell(bed, args, seed, mode, imp, out):
                       f"{work}/master.log")
         procs.append(master)
         if proxy_opts:
-            proxy = Proc("proxy", MASTER_NS,
-                         proxy_argv(bed, proxy_opts, f"0.0.0.0:{PROXY_PORT}", f"127.0.0.1:{MASTER_PORT}",
-                                    seed=seed), f"{work}/proxy.log")
-            procs.append(proxy)
-            if not wait_for_text(f"{work}/proxy.log", "ready", 5, proxy):
-                raise RuntimeError(f"netem proxy did not start: {open(f'{work}/proxy.log').read().strip()}")
+            for name, argv in proxy_argvs(bed, proxy_opts, seed=seed):
+                proxy = Proc(name, MASTER_NS, argv, f"{work}/{name}.log")
+                procs.append(proxy)
+                if not wait_for_text(f"{work}/{name}.log", "ready", 5, proxy):
+                    raise RuntimeError(f"netem proxy did not start: {open(f'{work}/{name}.log').read().strip()}")
         if imp.net:
             procs.append(Proc("iperf3-server", MASTER_NS, ["iperf3", "-s"], f"{work}/iperf3-server.log"))
         cgroup = make_cpu_cgroup(STARVED_CGROUP, STARVED_QUOTA_US, STARVED_PERIOD_US) if imp.starve else None
@@ -357,7 +359,7 @@ def register(add_command):
                      "seeds x modes x impairments", agents=8, max_agents=MAX_AGENTS)
     ap.add_argument("--seeds", type=int, default=3, help="seeds per mode and impairment")
     ap.add_argument("--first-seed", type=int, default=1, help="replay: seeds start here")
-    ap.add_argument("--modes", default=",".join(MODES), help=f"{','.join(MODES)} or all")
+    ap.add_argument("--modes", default=DEFAULT_MODES, help=f"{','.join(MODES)} or all")
     ap.add_argument("--impairments", default="all", help=f"{','.join(BY_NAME)} or all")
     ap.add_argument("--duration", type=float, default=30, help="seconds per cell")
     ap.add_argument("--storm-agents", type=int, default=48)

@@ -180,7 +180,13 @@ def probe_failures(res, duration):
         if abs(d["p50_us"]) > 1.0 or abs(d["mean_us"]) > 5.0:
             failures.append(f'{a["name"]}: probe - truth per edge has median {d["p50_us"]:.3f} us and '
                             f'mean {d["mean_us"]:.3f} us (limits 1 and 5 us)')
-        if abs(pr["mean_us"] - tr["mean_us"]) > 5.0:
-            failures.append(f'{a["name"]}: probe mean {pr["mean_us"]:.2f} us vs truth {tr["mean_us"]:.2f} us')
+        # The observer's mean covers only the pulses it paired with the
+        # master's, the truth's every edge the trace covers: over different
+        # edges the two means agree to a fraction of the error's spread only
+        # (the per-edge comparison above is the exact one).
+        limit = 5.0 + 0.25 * (tr.get("std_us") or 0.0)
+        if abs(pr["mean_us"] - tr["mean_us"]) > limit:
+            failures.append(f'{a["name"]}: probe mean {pr["mean_us"]:.2f} us vs truth {tr["mean_us"]:.2f} us '
+                            f'(limit {limit:.1f} us)')
     return failures
 

@@ -8,8 +8,9 @@ import time
 
 from . import truth
 from .chrony import ChronyTracker, chrony_confs, chrony_offsets_us
-from .configs import agent_config, check_config, master_yaml, proxy_argv, to_yaml, write
-from .network import CHRONY_PROXY_PORT, MASTER_IP, MASTER_NS, MASTER_PORT, PROXY_PORT, Network, cleanup_all
+from .configs import agent_config, check_config, master_yaml, proxy_argv, proxy_argvs, to_yaml, write
+from .network import (CHRONY_PROXY_PORT, MASTER_IP, MASTER_NS, MASTER_PORT, PROXY_PORT, UDP_PROXY_PORT, Network,
+                      cleanup_all)
 from .probes import probe_analysis, start_probes
 from .processes import Proc, master_served, proc_cpu_s, signals_held
 from .report import pct
@@ -83,18 +84,18 @@ def run_scenario(bed, sc, duration, agents, out_dir, with_chrony, overrides=(), 
         net.up()
         write(f"{work}/master.yaml", master_yaml(master_overrides))
         target = f"{MASTER_IP}:{PROXY_PORT if sc.proxy else MASTER_PORT}"
+        udp_target = f"{MASTER_IP}:{UDP_PROXY_PORT}" if sc.proxy else None
         for i in range(agents):
             path = f"{work}/agent{i + 1}.yaml"
             write(path, to_yaml(agent_config(i, target, sc, duration, overrides,
-                                             calibration_ns[i] if calibration_ns else None)))
+                                             calibration_ns[i] if calibration_ns else None, udp_target)))
             check_config(bed.bin["agent"], path)
         master = Proc("master", MASTER_NS, [bed.bin["master"], "--config", f"{work}/master.yaml"],
                       f"{work}/master.log")
         procs.append(master)
         if sc.proxy:
-            procs.append(Proc("proxy", MASTER_NS,
-                              proxy_argv(bed, sc.proxy, f"0.0.0.0:{PROXY_PORT}",
-                                         f"127.0.0.1:{MASTER_PORT}"), f"{work}/proxy.log"))
+            for name, argv in proxy_argvs(bed, sc.proxy):
+                procs.append(Proc(name, MASTER_NS, argv, f"{work}/{name}.log"))
         if with_chrony:
             chrony_confs(work, sc)
             procs.append(Proc("chronyd-server", MASTER_NS,
