@@ -23,8 +23,9 @@
 //
 // Every --sample-us (default 1000) each watched segment is read once; a
 // served reading whose |true error| exceeds its bound is "outside the bound".
-// The loop is one libtimesync read per segment per sample and allocates
-// nothing (|error| percentiles come from a fixed log histogram, 0.8 %).
+// A sample is one libtimesync read per segment and allocates nothing (|error|
+// percentiles come from a fixed log histogram, 0.8 %); only the status lines,
+// every --interval-ms, do (gRPC, strings).
 //
 // Output: the summary on stdout; --json FILE: {"agents": [per TARGET],
 // "segments": [per --segment], "cpu_s": its own CPU time} with readings served, outside the bound, the
