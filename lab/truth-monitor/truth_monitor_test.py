@@ -39,8 +39,9 @@ def run(offset_s):
             doc = json.load(f)
         return mon.returncode, doc, stdout + stderr
     finally:
-        if os.path.exists(seg):
-            os.unlink(seg)
+        for path in (seg, seg + ".lock"):  # the writer's lock file lies beside the segment
+            if os.path.exists(path):
+                os.unlink(path)
         for name in os.listdir(out):
             os.unlink(os.path.join(out, name))
         os.rmdir(out)
