@@ -178,13 +178,16 @@ void Agent::note_epoch(int64_t offset_ns) {
 bool Agent::on_answer(const LinkExchange& ex) {
   note_master(ex.master, static_cast<double>(ex.delay_ns()) / 1e3);
   if (metrics_ != nullptr) metrics_->round_trip(ex.delay_ns());
-  // Another transport is another path: its delays are not comparable.
+  // Another transport, or another master, is another path: its delays are
+  // not comparable.
   const std::string transport = link_.transport();
-  if (!last_transport_.empty() && transport != last_transport_) {
+  const int path = link_.path();
+  if (!last_transport_.empty() && (transport != last_transport_ || path != last_path_)) {
     TS_LOG_INFO("exchanges now over %s (%s)", transport.c_str(), link_.describe().c_str());
     est_.path_changed();
   }
   last_transport_ = transport;
+  last_path_ = path;
   timestamps_ = ex.local_stamps;
 
   estimator::Exchange x = ex.x;
@@ -262,6 +265,7 @@ void Agent::publish_round(RoundFacts::Exchange exchange, bool accepted) {
   f.freq_changes = e.freq_changes;
   f.master = cfg_.master;
   f.last_error = last_error_;
+  f.split_brain = link_.split_brain();
   const Decision d = policy_.round(f);
   if (d.frequency_changed) {
     TS_LOG_DEBUG("frequency change detected (a thermal step or ramp?): re-learning the frequency");
@@ -364,6 +368,11 @@ void Agent::fill_status(AgentStatusInfo* out, const TransformSnapshot& snap, uin
   st.beacon_streams_opened = streams_opened_;
   std::copy(std::begin(link_errors_), std::end(link_errors_), std::begin(st.link_errors));
   st.packet_drops = link_.packet_drops();
+  st.masters = link_.masters();
+  for (MasterView& m : st.masters) {
+    m.last_answer_local = m.last_answer_local < 0 ? -1 : now_local - m.last_answer_local;  // age, ns
+  }
+  st.split_brain = link_.split_brain();
 }
 
 AgentStatusInfo Agent::status() const {

@@ -118,6 +118,7 @@ class Agent {
   MasterInfo master_;           // as last seen; a change of timeline resets
   bool master_known_ = false;
   std::string last_transport_;
+  int last_path_ = 0;
   StampSource timestamps_ = StampSource::kUser;
   // Beacon mode.
   bool stream_up_ = false;

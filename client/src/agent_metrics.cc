@@ -14,6 +14,7 @@ int reason_index(AlarmReason r) {
   switch (r) {
     case AlarmReason::kBoundExceeded: return 0;
     case AlarmReason::kMasterUnreachable: return 1;
+    case AlarmReason::kSplitBrain: return 2;
     default: return -1;
   }
 }
@@ -70,6 +71,10 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
                      .Help("1 for the transport that carried the last exchange (link: grpc or "
                            "udp) and where its timestamps come from.")
                      .Register(r)),
+      masters_(prometheus::BuildGauge()
+                   .Name("timesync_agent_master")
+                   .Help("Each configured master: 2 followed, 1 answering, 0 silent.")
+                   .Register(r)),
       link_failures_(prometheus::BuildCounter()
                          .Name("timesync_agent_exchange_failures_total")
                          .Help("Exchanges that gave no sample, by why: unreachable, timeout, "
@@ -114,8 +119,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
                      .Name("timesync_agent_alarms_raised_total")
                      .Help("Out-of-sync alarms raised, by reason.")
                      .Register(r);
-  const char* reasons[2] = {"bound_exceeded", "master_unreachable"};
-  for (int i = 0; i < 2; ++i) {
+  const char* reasons[kReasons] = {"bound_exceeded", "master_unreachable", "split_brain"};
+  for (int i = 0; i < kReasons; ++i) {
     alarm_active_[i] = &active.Add({{"reason", reasons[i]}});
     alarms_raised_[i] = &raised.Add({{"reason", reasons[i]}});
   }
@@ -143,7 +148,11 @@ void AgentMetrics::update(const AgentStatusInfo& st) {
   advance(*samples_[1], st.samples_rejected, &rejected_seen_);
   advance(rpc_failures_, st.rpc_failures, &failures_seen_);
   const int active = st.alarm_active ? reason_index(st.alarm_reason) : -1;
-  for (int i = 0; i < 2; ++i) alarm_active_[i]->Set(i == active ? 1 : 0);
+  for (int i = 0; i < kReasons; ++i) alarm_active_[i]->Set(i == active ? 1 : 0);
+  for (const MasterView& m : st.masters) {
+    prometheus::Gauge& g = masters_.Add({{"target", m.target}});
+    g.Set(m.followed ? 2 : m.answering ? 1 : 0);
+  }
   answer_age_.Set(st.since_last_answer_s);
   poll_.Set(st.poll_interval_s);
   innov_mean_.Set(st.innovation_mean_ns / 1e9);

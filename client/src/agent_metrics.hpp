@@ -12,7 +12,8 @@
 //   timesync_agent_samples_total{result} accepted / rejected by the filter
 //   timesync_agent_rpc_failures_total    exchanges that got no answer
 //   timesync_agent_round_trip_seconds    every answered exchange's delay
-//   timesync_agent_alarm_active{reason}  1 while that alarm is raised
+//   timesync_agent_alarm_active{reason}  1 while that alarm is raised (bound_exceeded,
+//                                        master_unreachable, split_brain)
 //   timesync_agent_alarms_raised_total{reason}
 //   timesync_agent_last_answer_age_seconds, timesync_agent_poll_interval_seconds
 //   timesync_agent_innovation_mean_seconds, timesync_agent_innovation_stddev_seconds,
@@ -22,6 +23,7 @@
 //   timesync_agent_frequency_changes_total  thermal steps and ramps detected
 //   timesync_agent_transport{link,timestamps}  1 for the transport in use ("grpc"
 //                                        or "udp") and where its timestamps come from
+//   timesync_agent_master{target}         each configured master: 2 followed, 1 answering, 0 silent
 //   timesync_agent_exchange_failures_total{reason}  exchanges that gave no sample, by
 //                                        why (unreachable, timeout, unauthenticated, ...)
 //   timesync_agent_info{agent_id,master,servo}
@@ -63,8 +65,9 @@ class AgentMetrics {
   prometheus::Counter* samples_[2];  // accepted, rejected
   prometheus::Counter& rpc_failures_;
   prometheus::Histogram& round_trip_;
-  prometheus::Gauge* alarm_active_[2];  // bound_exceeded, master_unreachable
-  prometheus::Counter* alarms_raised_[2];
+  static constexpr int kReasons = 3;  // bound_exceeded, master_unreachable, split_brain
+  prometheus::Gauge* alarm_active_[kReasons];
+  prometheus::Counter* alarms_raised_[kReasons];
   prometheus::Gauge& answer_age_;
   prometheus::Gauge& poll_;
   prometheus::Gauge& innov_mean_;
@@ -75,6 +78,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Gauge>& transport_;
   prometheus::Gauge* transport_now_ = nullptr;
   std::string transport_labels_;
+  prometheus::Family<prometheus::Gauge>& masters_;
   prometheus::Family<prometheus::Counter>& link_failures_;
   uint64_t link_errors_seen_[8] = {};
   uint64_t accepted_seen_ = 0, rejected_seen_ = 0, failures_seen_ = 0, changes_seen_ = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "master_link.hpp"
 #include "sync_policy.hpp"
@@ -63,6 +64,9 @@ struct AgentStatusInfo {
   // UDP packets dropped before they could reach the estimator, by why
   // (bad_tag: forged or tampered; wrong_sequence: replayed or late; ...).
   std::map<std::string, uint64_t> packet_drops;
+  // Every configured master (several: FailoverLink), and a split brain.
+  std::vector<MasterView> masters;
+  std::string split_brain;
 };
 
 struct AlarmInfo {

@@ -40,6 +40,7 @@ class AutoLink final : public MasterLink {
   const char* transport() const override { return last_; }
   std::string describe() const override;
   std::map<std::string, uint64_t> packet_drops() const override { return udp_.packet_drops(); }
+  int path() const override { return last_[0] == 'u' ? 1 : 0; }
   bool on_udp() const { return on_udp_; }
   uint64_t fallbacks() const { return fallbacks_; }
 

@@ -159,6 +159,7 @@ LinkResult GrpcLink::exchange() {
   m.error_ns = resp.master_error_ns();
   m.udp_port = resp.udp_port() <= 65535 ? static_cast<uint16_t>(resp.udp_port()) : 0;
   m.udp_authenticated = resp.udp_authenticated();
+  m.role = resp.role();
   return r;
 }
 

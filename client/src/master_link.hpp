@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "timesync/estimator/sample.hpp"
 
@@ -37,6 +38,7 @@ struct MasterInfo {
   // What the master offers beyond gRPC (gRPC answers carry it).
   uint16_t udp_port = 0;       // 0: no UDP service
   bool udp_authenticated = false;
+  std::string role;            // "primary" or "standby" (gRPC answers say it)
 };
 
 struct LinkExchange {
@@ -68,6 +70,19 @@ struct LinkResult {
   bool ok() const { return error == LinkError::kNone; }
 };
 
+// What the agent knows about one of its masters (FailoverLink), for status
+// and metrics.
+struct MasterView {
+  std::string target;
+  bool followed = false;
+  bool answering = false;        // its last exchange (or probe) answered
+  int64_t last_answer_local = -1;
+  std::string last_error;
+  MasterInfo info;               // as its last answer said
+  bool same_timeline = false;    // as the followed timeline
+  std::string transport;
+};
+
 class MasterLink {
  public:
   virtual ~MasterLink() = default;
@@ -82,6 +97,14 @@ class MasterLink {
   // Packets dropped on the way in, by why (forged, replayed, malformed, ...):
   // none of them reached the estimator.
   virtual std::map<std::string, uint64_t> packet_drops() const { return {}; }
+  // Names the network path the last exchange took (transport, master): when
+  // it changes, round trips are no longer comparable (the agent resets its
+  // delay filter).
+  virtual int path() const { return 0; }
+  // Every master this link may use (one unless it is a FailoverLink), and a
+  // split brain if two of them answer on different timelines ("" if none).
+  virtual std::vector<MasterView> masters() const { return {}; }
+  virtual std::string split_brain() const { return ""; }
 };
 
 // A link that learns where and how to reach the master from a gRPC answer

@@ -18,6 +18,7 @@ v1::AlarmReason reason_of(AlarmReason r) {
   switch (r) {
     case AlarmReason::kBoundExceeded: return v1::ALARM_REASON_BOUND_EXCEEDED;
     case AlarmReason::kMasterUnreachable: return v1::ALARM_REASON_MASTER_UNREACHABLE;
+    case AlarmReason::kSplitBrain: return v1::ALARM_REASON_SPLIT_BRAIN;
     default: return v1::ALARM_REASON_UNSPECIFIED;
   }
 }
@@ -95,6 +96,23 @@ v1::AgentStatus to_proto(const AgentStatusInfo& s) {
     (*st.mutable_link_errors())[to_string(static_cast<LinkError>(i))] = s.link_errors[i];
   }
   for (const auto& [why, n] : s.packet_drops) (*st.mutable_packets_dropped())[why] = n;
+  for (const MasterView& m : s.masters) {
+    v1::MasterEntry* e = st.add_masters();
+    e->set_target(m.target);
+    e->set_followed(m.followed);
+    e->set_answering(m.answering);
+    // fill_status stores the age of the last answer here, ns.
+    e->set_since_last_answer_s(m.last_answer_local < 0 ? -1 : static_cast<double>(m.last_answer_local) / 1e9);
+    e->set_last_error(m.last_error);
+    e->set_master_id(m.info.id);
+    e->set_master_epoch(m.info.epoch);
+    e->set_master_instance(m.info.instance);
+    e->set_master_error_ns(m.info.error_ns);
+    e->set_role(m.info.role);
+    e->set_same_timeline(m.same_timeline);
+    e->set_transport(m.transport);
+  }
+  st.set_split_brain(s.split_brain);
   return st;
 }
 

@@ -13,6 +13,7 @@ const char* to_string(AlarmReason r) {
   switch (r) {
     case AlarmReason::kBoundExceeded: return "bound_exceeded";
     case AlarmReason::kMasterUnreachable: return "master_unreachable";
+    case AlarmReason::kSplitBrain: return "split_brain";
     case AlarmReason::kNone: return "none";
   }
   return "?";
@@ -69,6 +70,8 @@ Decision SyncPolicy::round(const RoundFacts& f) {
       std::snprintf(msg, sizeof msg, "master %s unreachable for %.1f s (last error: %s)",
                     f.master.c_str(), silent_s, f.last_error.c_str());
       d.alarm = AlarmTransition{true, AlarmReason::kMasterUnreachable, msg, bound};
+    } else if (!f.split_brain.empty()) {
+      d.alarm = AlarmTransition{true, AlarmReason::kSplitBrain, f.split_brain, bound};
     } else if (armed_ && f.has_estimate && bound > c_.max_error_ns) {
       std::snprintf(msg, sizeof msg, "error bound %.3f us exceeds max_error %.3f us",
                     static_cast<double>(bound) / 1e3, static_cast<double>(c_.max_error_ns) / 1e3);
@@ -82,7 +85,8 @@ Decision SyncPolicy::round(const RoundFacts& f) {
     }
   } else {
     const double clear_below = c_.clear_ratio * static_cast<double>(c_.max_error_ns);
-    if (!unreachable && failures_ == 0 && f.locked && static_cast<double>(bound) < clear_below) {
+    if (!unreachable && failures_ == 0 && f.split_brain.empty() && f.locked &&
+        static_cast<double>(bound) < clear_below) {
       std::snprintf(msg, sizeof msg, "back in sync: bound %.3f us below %.3f us x %.2f",
                     static_cast<double>(bound) / 1e3, static_cast<double>(c_.max_error_ns) / 1e3,
                     c_.clear_ratio);

@@ -10,11 +10,13 @@
 //                    raised: timestamps are refused;
 //   holdover       - the last exchange failed; the bound keeps growing;
 //   synchronized   - otherwise.
-// Alarm: raised when the master has not answered for unreachable_after_s, or
-// when the bound exceeds max_error once it is armed (the estimate supported
-// max_error once, or a locked estimate could not for unreachable_after_s:
-// max_error is out of this link's reach); cleared once the master answers,
-// the estimate is locked and the bound is below clear_ratio x max_error.
+// Alarm: raised when the master has not answered for unreachable_after_s,
+// when two masters answer on different timelines (split brain: the fleet no
+// longer shares one, so no time is vouched for), or when the bound exceeds
+// max_error once it is armed (the estimate supported max_error once, or a
+// locked estimate could not for unreachable_after_s: max_error is out of this
+// link's reach); cleared once the master answers, no split remains, the
+// estimate is locked and the bound is below clear_ratio x max_error.
 // Poll interval: poll_min_s while not locked, failing, alarmed or after a
 // detected frequency change; halved while the bound two polls ahead would pass
 // half of max_error; doubled (up to poll_max_s) after 4 accepted samples.
@@ -38,8 +40,8 @@ struct PolicyConfig {
   double unreachable_after_s = 5;
 };
 
-enum class AlarmReason : uint8_t { kNone, kBoundExceeded, kMasterUnreachable };
-const char* to_string(AlarmReason r);  // "bound_exceeded", "master_unreachable", "none"
+enum class AlarmReason : uint8_t { kNone, kBoundExceeded, kMasterUnreachable, kSplitBrain };
+const char* to_string(AlarmReason r);  // "bound_exceeded", "master_unreachable", "split_brain", "none"
 
 // What one round established.
 struct RoundFacts {
@@ -54,6 +56,7 @@ struct RoundFacts {
   uint64_t freq_changes = 0;      // the estimator's count of detected changes
   std::string master;             // target, for messages
   std::string last_error;         // why the master is silent, for messages
+  std::string split_brain;        // two masters on different timelines: what ("" none)
 };
 
 struct AlarmTransition {

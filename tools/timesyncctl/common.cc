@@ -54,6 +54,7 @@ const char* reason_name(v1::AlarmReason r) {
   switch (r) {
     case v1::ALARM_REASON_BOUND_EXCEEDED: return "bound_exceeded";
     case v1::ALARM_REASON_MASTER_UNREACHABLE: return "master_unreachable";
+    case v1::ALARM_REASON_SPLIT_BRAIN: return "split_brain";
     default: return "";
   }
 }

@@ -183,6 +183,21 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
   row("Transport", s.link().empty() ? std::string("-")
                                      : fmt("%s, %s timestamps: %s", s.link().c_str(),
                                            s.timestamps().c_str(), s.link_description().c_str()));
+  if (s.masters_size() > 1) {
+    for (const v1::MasterEntry& m : s.masters()) {
+      std::string line = fmt("%s%s, %s", m.followed() ? "FOLLOWED " : "", m.role().empty() ? "master" : m.role().c_str(),
+                             m.answering() ? "answering" : "silent");
+      if (m.since_last_answer_s() >= 0) line += fmt(", last answer %.1f s ago", m.since_last_answer_s());
+      if (!m.master_id().empty()) {
+        line += fmt(", timeline '%s' %s%s, error %.3f us", m.master_id().c_str(), hex(m.master_epoch()).c_str(),
+                    m.same_timeline() ? "" : " (ANOTHER TIMELINE)",
+                    static_cast<double>(m.master_error_ns()) / 1e3);
+      }
+      if (!m.answering() && !m.last_error().empty()) line += " (" + m.last_error() + ")";
+      row(("Master " + m.target()).c_str(), line);
+    }
+  }
+  if (!s.split_brain().empty()) row("SPLIT BRAIN", s.split_brain());
   row("Failed exchanges", link_errors_text(s));
   if (!s.packets_dropped().empty()) {
     std::string drops;
