@@ -1,6 +1,8 @@
 # Debian packages (CPack DEB, one package per install component) and the
 # deployment files they carry: systemd units, /etc/timesync configs, the
-# sysusers.d entry for the agent's user, maintainer scripts.
+# sysusers.d entry for the agent's user, maintainer scripts, and in every
+# package /usr/share/doc/<package>/{copyright,changelog.Debian.gz} and the
+# manual pages of its programs (man/).
 #
 #   cmake -S . -B build/pkg -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 #         -DCMAKE_INSTALL_PREFIX=/usr -DTIMESYNC_BUILD_BENCH=OFF
@@ -12,13 +14,25 @@
 # dev        libtimesync-dev   headers, libtimesync.so, timesync.pc, CMake package
 # master     timesync-master   timesync-master, its unit, /etc/timesync/master.yaml
 # agent      timesync-agent    timesync-agent, timesyncctl, timesync-now,
-#                              timesync-probe, its unit, /etc/timesync/client.yaml,
-#                              sysusers.d/timesync.conf (the "timesync" user)
+#                              timesync-run, timesync-probe, its unit,
+#                              /etc/timesync/client.yaml, sysusers.d/timesync.conf
+#                              (the "timesync" user)
+# kuramoto   timesync-kuramoto timesync-kuramoto (masterless GPIO mode: no master,
+#                              no agent, no user, no service)
 #
 # Packages always install under /usr, whatever CMAKE_INSTALL_PREFIX the build
-# was configured with (configuring with /usr gives the multiarch libdir,
-# /usr/lib/<triplet>; otherwise the library goes to /usr/lib). A plain
+# was configured with; the library goes to the multiarch directory
+# /usr/lib/<triplet> (cmake/TimesyncInstallDirs.cmake). A plain
 # `cmake --install <build> --prefix X` keeps putting everything under X.
+#
+# Sources of the Debian metadata, all in the tree:
+#   LICENSE                          -> copyright (DEP-5, deploy/debian/copyright.in)
+#   deploy/debian/changelog          -> changelog.Debian.gz; its newest version
+#                                       must be <project version>-<release>
+#   deploy/debian/<package>/         maintainer scripts, conffiles, triggers,
+#                                    lintian-overrides (each override with its why)
+# tests/packaging/lintian_test.sh fails on any lintian error or warning that
+# is not overridden there.
 
 set(TIMESYNC_PACKAGE_MAINTAINER
     "timesync maintainers <maintainers@users.noreply.h-seed-7a952b90.example>"
@@ -33,6 +47,20 @@ set(TIMESYNC_SYSUSERSDIR "lib/sysusers.d" CACHE STRING
     "Where the sysusers.d entry is installed, relative to the install prefix")
 
 set(_ts_deploy "${PROJECT_SOURCE_DIR}/deploy")
+
+if(TIMESYNC_BUILD_SERVICES)
+  set(_ts_components lib dev master agent kuramoto)
+else()
+  # No daemons without the services (e.g. the TSan preset).
+  set(_ts_components lib dev kuramoto)
+endif()
+set(_ts_lib_pkg "libtimesync${PROJECT_VERSION_MAJOR}")  # SOVERSION = major
+# component -> package
+set(_ts_pkg_lib ${_ts_lib_pkg})
+set(_ts_pkg_dev libtimesync-dev)
+set(_ts_pkg_master timesync-master)
+set(_ts_pkg_agent timesync-agent)
+set(_ts_pkg_kuramoto timesync-kuramoto)
 
 # ---------------------------------------------------------------------------
 # Deployment files. Units and configs depend on the install prefix chosen at
@@ -151,6 +179,62 @@ if(TIMESYNC_BUILD_SERVICES)
 endif()
 
 # ---------------------------------------------------------------------------
+# What every package carries in /usr/share/doc/<package>: copyright and
+# changelog.Debian.gz; and, where the tree has one, its lintian overrides.
+
+# copyright: DEP-5, the holder and years read from LICENSE's notice
+# ("Copyright 2026 The timesync authors"), the text of the license referred to
+# in /usr/share/common-licenses (Debian policy 12.5; lintian errs on a full
+# Apache-2.0 text in a copyright file).
+set(_ts_license "${PROJECT_SOURCE_DIR}/LICENSE")
+set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             "${_ts_license}" "${_ts_deploy}/debian/copyright.in" "${_ts_deploy}/debian/changelog")
+file(READ "${_ts_license}" _ts_license_text)
+if(NOT _ts_license_text MATCHES "^[ \n]*Apache License\n *Version 2\\.0, January 2004\n")
+  message(FATAL_ERROR "LICENSE is not the Apache License 2.0; deploy/debian/copyright.in names it")
+endif()
+if(NOT _ts_license_text MATCHES "\n *Copyright ([0-9]+(-[0-9]+)?) ([^\n]+)\n")
+  message(FATAL_ERROR "LICENSE has no 'Copyright <year> <holder>' line")
+endif()
+set(TIMESYNC_COPYRIGHT_YEARS "${CMAKE_MATCH_1}")
+set(TIMESYNC_COPYRIGHT_HOLDER "${CMAKE_MATCH_3}")
+configure_file("${_ts_deploy}/debian/copyright.in" "${PROJECT_BINARY_DIR}/deploy/copyright" @ONLY)
+
+# changelog.Debian.gz: deploy/debian/changelog, gzip -9n (no name, no time:
+# the same bytes from every build). Its newest entry is the packages' version.
+set(_ts_changelog "${_ts_deploy}/debian/changelog")
+file(STRINGS "${_ts_changelog}" _ts_changelog_head LIMIT_COUNT 1)
+set(_ts_deb_version "${PROJECT_VERSION}-${TIMESYNC_PACKAGE_RELEASE}")
+if(NOT _ts_changelog_head MATCHES "^timesync \\(([^)]+)\\) ")
+  message(FATAL_ERROR "${_ts_changelog}: the first line is not 'timesync (<version>) ...'")
+elseif(NOT CMAKE_MATCH_1 STREQUAL _ts_deb_version)
+  message(WARNING "${_ts_changelog}: newest entry ${CMAKE_MATCH_1}, but the packages are "
+                  "${_ts_deb_version}: add an entry (dch -v ${_ts_deb_version}) before releasing")
+endif()
+set(_ts_changelog_gz "${PROJECT_BINARY_DIR}/deploy/changelog.Debian.gz")
+add_custom_command(OUTPUT "${_ts_changelog_gz}"
+  COMMAND ${CMAKE_COMMAND} -E copy "${_ts_changelog}" "${PROJECT_BINARY_DIR}/deploy/changelog.Debian"
+  COMMAND gzip -9nf "${PROJECT_BINARY_DIR}/deploy/changelog.Debian"
+  DEPENDS "${_ts_changelog}"
+  COMMENT "Compressing the Debian changelog"
+  VERBATIM)
+add_custom_target(timesync-changelog ALL DEPENDS "${_ts_changelog_gz}")
+
+foreach(_ts_c IN LISTS _ts_components)
+  set(_ts_p ${_ts_pkg_${_ts_c}})
+  install(FILES "${PROJECT_BINARY_DIR}/deploy/copyright" "${_ts_changelog_gz}"
+          DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/doc/${_ts_p}" COMPONENT ${_ts_c})
+  if(EXISTS "${_ts_deploy}/debian/${_ts_p}/lintian-overrides")
+    install(FILES "${_ts_deploy}/debian/${_ts_p}/lintian-overrides"
+            DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides" RENAME ${_ts_p}
+            COMPONENT ${_ts_c})
+  endif()
+endforeach()
+
+# The manual pages (man/), after every program's target exists.
+add_subdirectory("${PROJECT_SOURCE_DIR}/man" "${PROJECT_BINARY_DIR}/man")
+
+# ---------------------------------------------------------------------------
 # CPack.
 set(CPACK_PACKAGE_NAME timesync)
 set(CPACK_PACKAGE_VENDOR "timesync")
@@ -162,12 +246,7 @@ set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${CMAKE_PROJECT_NAME} built using CMake")
 set(CPACK_GENERATOR DEB)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-if(TIMESYNC_BUILD_SERVICES)
-  set(CPACK_COMPONENTS_ALL lib dev master agent)
-else()
-  # No daemons without the services (e.g. the TSan preset): library only.
-  set(CPACK_COMPONENTS_ALL lib dev)
-endif()
+set(CPACK_COMPONENTS_ALL ${_ts_components})
 # Install with CMAKE_INSTALL_PREFIX=/usr into a DESTDIR staging tree, so the
 # install(CODE) above sees the real prefix (units say /usr/bin, configs go
 # to /etc) while the files land in the staging tree.
@@ -189,8 +268,6 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # package provides it: dpkg-shlibdeps takes the shlibs file of the "package
 # being built" from the nearest DEBIAN/ above a library it finds. A program
 # that does not link libtimesync (timesync-master today) gets no dependency.
-set(_ts_lib_pkg "libtimesync${PROJECT_VERSION_MAJOR}")  # SOVERSION = major
-set(_ts_deb_version "${PROJECT_VERSION}-${TIMESYNC_PACKAGE_RELEASE}")
 get_target_property(_ts_lib_dir timesync LIBRARY_OUTPUT_DIRECTORY)
 if(NOT _ts_lib_dir)
   get_target_property(_ts_lib_dir timesync BINARY_DIR)
@@ -212,11 +289,21 @@ set(CPACK_COMPONENT_LIB_DISPLAY_NAME "libtimesync runtime")
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME ${_ts_lib_pkg})
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
 # A shlibs file ("libtimesync 0 libtimesync0 (>= <version>)"), so packages
-# built against libtimesync-dev get their Depends from dpkg-shlibdeps, and an
-# ldconfig call in the generated postinst/postrm.
+# built against libtimesync-dev get their Depends from dpkg-shlibdeps.
 # (CPackDeb has no per-component switch; only libtimesync0 has a library.)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+# ldconfig runs from dpkg's trigger ("activate-noawait ldconfig", as debhelper
+# does), not from maintainer scripts. CPackDeb writes a postinst and a postrm
+# calling ldconfig into any package with a library under /usr/lib and has no
+# switch against it, so a post-build script removes those two (after checking
+# they are CPack's) and rebuilds the package with dpkg-deb.
+if(NOT EXISTS "${_ts_deploy}/debian/${_ts_lib_pkg}/triggers")
+  message(FATAL_ERROR "no ${_ts_deploy}/debian/${_ts_lib_pkg}/triggers (the SOVERSION changed?)")
+endif()
+set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA "${_ts_deploy}/debian/${_ts_lib_pkg}/triggers")
+set(CPACK_TIMESYNC_LIB_PACKAGE ${_ts_lib_pkg})  # for the post-build script
+set(CPACK_POST_BUILD_SCRIPTS "${_ts_deploy}/debian/cpack-post-build.cmake")
 set(CPACK_COMPONENT_LIB_DESCRIPTION
   "timesync client library: synchronized time from the local agent
 libtimesync reads the clock transform that timesync-agent publishes in
@@ -242,8 +329,10 @@ set(CPACK_DEBIAN_MASTER_PACKAGE_CONTROL_EXTRA
   "${_ts_deploy}/debian/timesync-master/postinst"
   "${_ts_deploy}/debian/timesync-master/prerm"
   "${_ts_deploy}/debian/timesync-master/postrm")
-# The postinst creates the timesync user, as the agent's does.
-set(CPACK_DEBIAN_MASTER_PACKAGE_DEPENDS "systemd-sysusers | adduser")
+# The postinst creates the timesync user with systemd-sysusers, as the agent's
+# does: systemd provides it, systemd-standalone-sysusers where systemd is not
+# installed (a real package first: a virtual one alone is ambiguous to apt).
+set(CPACK_DEBIAN_MASTER_PACKAGE_DEPENDS "systemd | systemd-sysusers")
 set(CPACK_COMPONENT_MASTER_DESCRIPTION
   "distributed clock service for multi-SoM systems: master
 timesync-master serves this SoM's timeline over gRPC to the timesync agents
@@ -253,9 +342,9 @@ systemd unit: timesync-master.service.")
 set(CPACK_COMPONENT_AGENT_DISPLAY_NAME "timesync agent")
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME timesync-agent)
 set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION net)
-# The postinst creates the timesync user with systemd-sysusers (provided by
-# systemd or systemd-standalone-sysusers) or, failing that, adduser.
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "systemd-sysusers | adduser")
+# The postinst creates the timesync user from sysusers.d/timesync.conf with
+# systemd-sysusers (systemd, or systemd-standalone-sysusers).
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "systemd | systemd-sysusers")
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
   "${_ts_deploy}/debian/timesync-agent/conffiles"
   "${_ts_deploy}/debian/timesync-agent/postinst"
@@ -265,8 +354,23 @@ set(CPACK_COMPONENT_AGENT_DESCRIPTION
   "distributed clock service for multi-SoM systems: agent
 timesync-agent synchronizes this SoM to the timesync master and publishes the
 result in shared memory for applications linked with libtimesync. Also
-timesyncctl (status, health, alarms), timesync-now and timesync-probe.
+timesyncctl (status, health, alarms), timesync-now, timesync-run (start a
+command at a synchronized instant) and timesync-probe (GPIO pulse probes).
 Configuration: /etc/timesync/client.yaml (set 'master' first); systemd
 unit: timesync-agent.service, running as the system user timesync.")
+
+# Its own package rather than a program in timesync-agent: a Kuramoto peer
+# needs no master and no agent, and installing timesync-agent would pull in
+# gRPC and enable and start an agent service that has no master to sync to.
+set(CPACK_COMPONENT_KURAMOTO_DISPLAY_NAME "timesync Kuramoto mode")
+set(CPACK_DEBIAN_KURAMOTO_PACKAGE_NAME timesync-kuramoto)
+set(CPACK_DEBIAN_KURAMOTO_PACKAGE_SECTION misc)
+set(CPACK_COMPONENT_KURAMOTO_DESCRIPTION
+  "masterless pulse-coupled synchronization over GPIO lines
+timesync-kuramoto aligns a cyclic task (1 to 500 Hz) between peers that
+share only GPIO lines: each peer pulses its output line, timestamps the
+other peers' pulses and moves its next wake-up by the Kuramoto update. No
+master, no network and no agent. It reports the cycles to converge and the
+phase differences, and simulates peers in simulated time.")
 
 include(CPack)
