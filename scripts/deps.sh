@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages timesync needs, only those that are missing.
-# Sourced by demo.sh and test.sh; safe to run on its own.
+#   deps.sh demo   what ./scripts/demo.sh needs: the compiler, the libraries the
+#                  daemons build against, python3 and curl. Nothing that starts
+#                  a service.
+#   deps.sh test   what the whole test suite needs (./scripts/test.sh, CI): the
+#                  above and GoogleTest, Google Benchmark and the tools of the
+#                  operations and packaging tests. The default.
+# Run by demo.sh and test.sh; safe to run on its own.
 set -euo pipefail
+what=${1:-test}
+case $what in
+  demo | test) ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 64 ;;
+esac
+# Building and running the demo.
 TIMESYNC_PACKAGES=(
-  g++ cmake ninja-build pkg-config python3 iproute2
+  g++ cmake ninja-build pkg-config python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libyaml-cpp-dev libgpiod-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libyaml-cpp-dev libgpiod-dev
   prometheus-cpp-dev libsystemd-dev
   # UDP exchange authentication (wire/: AES-256-GCM)
   libssl-dev
-  # operations tests: alert rules, unit files, playbook, packages, TLS certificates
-  prometheus systemd ansible-core dpkg-dev openssl curl
+  # the demo shows the metrics each daemon serves
+  curl
 )
+# The whole test suite, on top of those.
+if [ "$what" = test ]; then
+  TIMESYNC_PACKAGES+=(
+    libgtest-dev libgmock-dev libbenchmark-dev
+    # the multi-SoM test bed (network namespaces)
+    iproute2
+    # operations tests: alert rules (promtool: Debian ships it only in the
+    # prometheus package, which also enables a Prometheus server on port 9090),
+    # unit files, playbook, packages, TLS certificates
+    prometheus systemd ansible-core dpkg-dev openssl
+    # packaging tests: file(1) for CPack, lintian, man(1) for the manual pages
+    file lintian man-db
+  )
+fi
 missing=()
 for p in "${TIMESYNC_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
