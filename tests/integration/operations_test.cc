@@ -111,9 +111,11 @@ class Operations : public testing::MasterAndAgent {
   void start_master(const std::string& extra = "") {
     master_.start("metrics: {listen: \"" + addr(master_metrics_) + "\"}\n" + extra, "ops-master");
   }
+  // alarm.unreachable_after_s must exceed poll.max_s (config rule).
   void start_agent(const std::string& extra = "",
-                   const std::string& poll = "{min_s: 0.05, max_s: 0.2, rpc_timeout_s: 0.3}") {
-    agent_.start("poll: " + poll + "\nalarm: {unreachable_after_s: 0.3}\n"
+                   const std::string& poll = "{min_s: 0.05, max_s: 0.2, rpc_timeout_s: 0.3}",
+                   const std::string& alarm = "{unreachable_after_s: 0.3}") {
+    agent_.start("poll: " + poll + "\nalarm: " + alarm + "\n"
                  "metrics: {listen: \"" + addr(agent_metrics_) + "\"}\n" + extra, "ops-agent");
   }
 
@@ -186,6 +188,16 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
   EXPECT_TRUE(std::regex_search(out, std::regex("^[0-9]+\\.[0-9]{9} seconds \\+/- [0-9.]+ us "
                                                 "\\(synchronized, epoch [0-9]+\\)")))
       << out;
+  // --json: time_ns is the exact value and time_s the same digits as a decimal
+  // number ("%.9g" of a realtime timestamp was seconds off).
+  ASSERT_EQ(ctl({"now", "--segment", segment(), "--json"}, &out), 0) << out;
+  std::smatch now_json;
+  ASSERT_TRUE(std::regex_search(
+      out, now_json, std::regex("\"time_ns\":([0-9]+),\"time_s\":([0-9]+)\\.([0-9]{9}),")))
+      << out;
+  EXPECT_EQ(std::stoll(now_json[1].str()),
+            std::stoll(now_json[2].str()) * 1'000'000'000 + std::stoll(now_json[3].str()))
+      << out;
   ASSERT_EQ(ctl({"health", agent_.target()}, &out), 0) << out;
   EXPECT_EQ(out, agent_.target() + ": SERVING\n");
   EXPECT_EQ(ctl({"health", addr(testing::free_port())}, &out), 1) << out;
@@ -232,7 +244,7 @@ TEST_F(Operations, SystemdReadinessStatusWatchdogAndStopping) {
   start_master();
   setenv("NOTIFY_SOCKET", (dir_ + "/agent.notify").c_str(), 1);
   // The agent polls once a second: its loop must still wake for the watchdog.
-  start_agent("", "{min_s: 1, max_s: 1, rpc_timeout_s: 0.3}");
+  start_agent("", "{min_s: 1, max_s: 1, rpc_timeout_s: 0.3}", "{unreachable_after_s: 1.5}");
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");
 

@@ -67,6 +67,15 @@ std::string jnum(double v) {
   return b;
 }
 
+std::string exact_seconds(int64_t ns) {
+  // The magnitude as unsigned, so INT64_MIN needs no special case.
+  const uint64_t mag = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
+  char b[32];
+  std::snprintf(b, sizeof b, "%s%" PRIu64 ".%09" PRIu64, ns < 0 ? "-" : "", mag / 1'000'000'000,
+                mag % 1'000'000'000);
+  return b;
+}
+
 std::string jstr(const std::string& v) {
   std::string o = "\"";
   for (char c : v) {

@@ -48,6 +48,10 @@ const char* reason_name(v1::AlarmReason r);  // "bound_exceeded", ... ("" for no
 
 // JSON text: numbers (null when not finite), escaped strings.
 std::string jnum(double v);
+// ns as exact decimal seconds, "-1.000000005" (9 decimals, every digit kept:
+// a double has 16 digits, a realtime timestamp needs 19, so "%.9g" of it was
+// seconds off). Valid as a JSON number and as text.
+std::string exact_seconds(int64_t ns);
 std::string jstr(const std::string& v);
 // An object built key by key, in insertion order.
 class JsonObject {

@@ -274,7 +274,7 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
   row("Role", fmt("master '%s' (%s)", r.master_id().c_str(), target.c_str()));
   row("Timebase", fmt("%s, epoch %s, instance %s", timebase_name(r.timebase()),
                       hex(r.master_epoch()).c_str(), hex(r.master_instance()).c_str()));
-  row("Time", fmt("%.9f seconds on its timeline", static_cast<double>(r.now_ns()) / 1e9));
+  row("Time", exact_seconds(r.now_ns()) + " seconds on its timeline");
   row("Master error", fmt("%" PRIu64 " ns (declared against its reference)", r.master_error_ns()));
   row("Requests", fmt("%" PRIu64 " served", r.requests_served()));
   row("Uptime", fmt("%.1f seconds", static_cast<double>(r.uptime_ns()) / 1e9));
@@ -338,15 +338,16 @@ int cmd_now(const Args& a) {
       JsonObject o;
       o.boolean("ok", r.ok()).str("segment", path).str("status", to_string(r.status));
       if (r.ok()) {
-        o.integer("time_ns", r.time.ns).num("time_s", static_cast<double>(r.time.ns) / 1e9);
+        // time_ns is the value; time_s the same, exact, as a decimal number.
+        o.integer("time_ns", r.time.ns).raw("time_s", exact_seconds(r.time.ns));
       } else {
         o.str("error", to_string(r.error));
       }
       o.uinteger("bound_ns", r.bound_ns).uinteger("epoch", r.epoch).integer("local_ns", r.local.ns);
       std::printf("%s\n", o.text().c_str());
     } else if (r.ok()) {
-      std::printf("%.9f seconds +/- %.3f us (%s, epoch %" PRIu64 ")\n",
-                  static_cast<double>(r.time.ns) / 1e9, static_cast<double>(r.bound_ns) / 1e3,
+      std::printf("%s seconds +/- %.3f us (%s, epoch %" PRIu64 ")\n",
+                  exact_seconds(r.time.ns).c_str(), static_cast<double>(r.bound_ns) / 1e3,
                   to_string(r.status), r.epoch);
     } else {
       std::printf("out of sync: %s (status %s, bound %.3f us, epoch %" PRIu64 ")\n",
