@@ -70,29 +70,40 @@ size_t BeaconHub::open_streams() const {
   return streams_.size();
 }
 
+grpc::Status BeaconHub::admit(const BeaconSettings& s, const v1::StreamTimeRequest& req,
+                              uint64_t* stride) {
+  if (!s.enabled) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "beacons are disabled on this master (beacon.enabled: false); use GetTime"};
+  }
+  if (req.client_id().size() > kMaxClientIdBytes) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "client_id is longer than 256 bytes"};
+  }
+  const double want = req.max_rate_hz();
+  // Also NaN. A positive rate below the minimum would keep a stream slot (of
+  // beacon.max_streams) for a beacon every few years.
+  if (!(want == 0 || (want >= kMinRateHz && std::isfinite(want)))) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "max_rate_hz must be 0 (the master's rate) or a finite rate of at least 0.1 Hz"};
+  }
+  // Every k-th tick: the fastest rate not above the one asked for (the cap
+  // only matters for settings no configuration allows).
+  *stride = 1;
+  if (want > 0 && want < s.rate_hz) {
+    *stride = static_cast<uint64_t>(std::min(1e9, std::ceil(s.rate_hz / want - 1e-9)));
+  }
+  return grpc::Status::OK;
+}
+
 grpc::ServerWriteReactor<v1::TimeBeacon>* BeaconHub::open(grpc::CallbackServerContext* /*ctx*/,
                                                           const v1::StreamTimeRequest* req) {
   auto refuse = [&](grpc::StatusCode code, const std::string& why) {
     if (metrics_ != nullptr) metrics_->stream_opened(code);
     return new Refused(grpc::Status(code, why));
   };
-  if (!settings_.enabled) {
-    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
-                  "beacons are disabled on this master (beacon.enabled: false); use GetTime");
-  }
-  if (req->client_id().size() > kMaxClientIdBytes) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "client_id is longer than 256 bytes");
-  }
-  const double want = req->max_rate_hz();
-  if (!(want >= 0) || std::isinf(want)) {  // also NaN
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
-                  "max_rate_hz must be 0 (the master's rate) or a positive finite rate");
-  }
-  // Every k-th tick: the fastest rate not above the one asked for (at least
-  // one beacon per ~1e9 ticks, which no finite positive request gets near).
   uint64_t stride = 1;
-  if (want > 0 && want < settings_.rate_hz) {
-    stride = static_cast<uint64_t>(std::min(1e9, std::ceil(settings_.rate_hz / want - 1e-9)));
+  if (const grpc::Status st = admit(settings_, *req, &stride); !st.ok()) {
+    return refuse(st.error_code(), st.error_message());
   }
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (stopping_) return refuse(grpc::StatusCode::UNAVAILABLE, "the master is stopping");
@@ -172,14 +183,16 @@ void BeaconHub::tick(uint64_t n) {
       continue;
     }
     v1::TimeBeacon& b = s->msg;
+    const Identity who = current(identity_, timeline_);
     b.set_sequence(s->offered);
-    b.set_master_id(identity_.id);
-    b.set_master_instance(identity_.instance);
-    b.set_timebase(identity_.realtime ? v1::TIMEBASE_REALTIME : v1::TIMEBASE_MONOTONIC);
-    b.set_master_error_ns(identity_.master_error_ns);
+    b.set_master_id(who.id);
+    b.set_master_instance(who.instance);
+    b.set_timebase(who.realtime ? v1::TIMEBASE_REALTIME : v1::TIMEBASE_MONOTONIC);
     // The stamp last, right before the write is started.
     const MasterTimeline::Reading now = timeline_.read();
-    if (now.ambiguous) continue;  // a realtime step during the read: not servable
+    // A realtime step during the read, or a standby with nothing to serve.
+    if (now.ambiguous) continue;
+    b.set_master_error_ns(who.master_error_ns + now.error_ns);
     b.set_master_epoch(now.epoch);
     b.set_master_send_ns(now.ns);
     s->writing = true;

@@ -12,8 +12,10 @@
 // agent sees skipped ones as gaps.
 //
 // Refusals (a status, no stream): FAILED_PRECONDITION when beacons are
-// disabled, INVALID_ARGUMENT naming a bad field, RESOURCE_EXHAUSTED beyond
-// max_streams, UNAVAILABLE once stop() ran.
+// disabled, INVALID_ARGUMENT naming a bad field (a client_id over 256 bytes; a
+// max_rate_hz that is negative, not finite, or positive but below
+// kMinRateHz, which would hold a stream slot while sending next to nothing),
+// RESOURCE_EXHAUSTED beyond max_streams, UNAVAILABLE once stop() ran.
 //
 // Units: rate in Hz, times in ns on the master's timeline.
 // Thread safety: open() from gRPC threads, stop() and the counters from any;
@@ -48,6 +50,15 @@ struct BeaconSettings {
 class BeaconHub {
  public:
   static constexpr size_t kMaxClientIdBytes = 256;
+  // The slowest stream a client may ask for: the master's own beacon.rate_hz
+  // minimum.
+  static constexpr double kMinRateHz = 0.1;
+
+  // The request checks open() makes before a stream is admitted, without a
+  // stream or a lock: OK and the stride (send on every stride-th tick), or the
+  // refusal. Pure, so the fuzz harness (fuzz/) calls it on any request.
+  static grpc::Status admit(const BeaconSettings& s, const v1::StreamTimeRequest& req,
+                            uint64_t* stride);
 
   // `identity` and `timeline` must outlive the hub; metrics may be null.
   BeaconHub(const MasterTimeline& timeline, const Identity& identity, BeaconSettings s,

@@ -196,6 +196,24 @@ TEST_F(Beacon, MalformedAndUnservableStreamRequestsGetAStatus) {
   EXPECT_NE(st.error_message().find("beacon.enabled"), std::string::npos) << st.error_message();
 }
 
+// A positive rate so low that no beacon would come for hours (1e-300 Hz: never)
+// would still hold one of beacon.max_streams: refused, naming the field, from
+// the master's own beacon.rate_hz minimum down. The slot stays free.
+TEST_F(Beacon, ARateBelowTheMinimumIsRefusedAndHoldsNoStreamSlot) {
+  master_.start("beacon: {rate_hz: 20, max_streams: 1}\n");
+  ASSERT_TRUE(eventually([&] { return master_up(master_.target()); }, 10s));
+  for (double tiny : {1e-300, std::numeric_limits<double>::denorm_min(), 1e-6, 0.0999}) {
+    v1::StreamTimeRequest req;
+    req.set_max_rate_hz(tiny);
+    const grpc::Status st = refused(master_.target(), req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << tiny;
+    EXPECT_NE(st.error_message().find("max_rate_hz"), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("0.1 Hz"), std::string::npos) << st.error_message();
+  }
+  // None of them took the only slot: a stream at the master's rate opens.
+  EXPECT_TRUE(refused(master_.target(), v1::StreamTimeRequest{}).ok());
+}
+
 TEST_F(Beacon, AnAgentPollsWhenTheMasterServesNoBeacons) {
   master_.start("beacon: {enabled: false}\n");
   start_agent(kBeaconAgent);
