@@ -2,8 +2,10 @@
 // and nowhere else; its exceptions are caught before they reach a caller.
 #include "timesync/config/config.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <span>
+#include <sstream>
 #include <system_error>
 #include <type_traits>
 #include <variant>
@@ -67,12 +70,14 @@ struct Key {
 };
 
 // A condition spanning keys. The error points at `second` when the file sets
-// it (the later of the two in the table), else at `first`.
+// it (the later of the two in the table), else at `third` (a key the
+// condition also reads, if any) when the file sets that, else at `first`.
 template <class Cfg>
 struct Rule {
   std::string_view first, second;
   std::string_view text;                  // for describe_*()
   std::string (*violation)(const Cfg&);   // "" when satisfied
+  std::string_view third = "";
 };
 
 template <class Cfg>
@@ -130,6 +135,11 @@ constexpr std::array<std::string_view, 4> kTimestampings{"auto", "hardware", "so
 // ---- Text rules.
 
 bool is_host_port(std::string_view s) {
+  // No host name or address holds a space or a control character.
+  if (std::any_of(s.begin(), s.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
+      }))
+    return false;
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
   std::string_view port = s.substr(colon + 1);
@@ -165,7 +175,113 @@ bool is_interface_name(std::string_view s) {
 }
 constexpr TextRule kInterfaceName{is_interface_name, "\"\" or a network interface name"};
 
+// The id travels in every request (the master refuses a client_id over 256
+// bytes) or every answer (a long master id makes each one larger than an
+// agent accepts), lands in logs and metric labels, and is a protobuf string
+// (UTF-8, or the message does not parse).
+constexpr size_t kMaxIdBytes = 256;
+
+// Length of the well-formed UTF-8 sequence at s[i], 0 if there is none.
+size_t utf8_length(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1Fu;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0Fu;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07u;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3Fu);
+  }
+  // Overlong forms, UTF-16 surrogates, past U+10FFFF.
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+bool is_id(std::string_view s) {
+  if (s.size() > kMaxIdBytes) return false;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return false;
+    const size_t n = utf8_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+constexpr TextRule kId{is_id,
+                       "\"\" or at most 256 bytes of printable UTF-8 (no control characters)"};
+
+// host:port -> (host, port); callers have checked is_host_port.
+std::pair<std::string_view, std::string_view> split_host_port(std::string_view s) {
+  const size_t colon = s.rfind(':');
+  return {s.substr(0, colon), s.substr(colon + 1)};
+}
+bool is_wildcard_host(std::string_view h) {
+  return h == "0.0.0.0" || h == "[::]" || h == "::" || h == "*" || h.empty();
+}
+// Two TCP listeners that cannot both bind: the same port on the same host, or
+// on a wildcard address and any host.
+bool same_listener(std::string_view a, std::string_view b) {
+  if (!is_host_port(a) || !is_host_port(b)) return false;
+  const auto [ha, pa] = split_host_port(a);
+  const auto [hb, pb] = split_host_port(b);
+  return pa == pb && (ha == hb || is_wildcard_host(ha) || is_wildcard_host(hb));
+}
+
 // ---- Formatting.
+
+// A value from the file as an error quotes it: at most kExcerptChars
+// characters, "..." when cut, control characters and bytes that are not UTF-8
+// escaped (\n, \t, \r, \xNN). So an error is always one short, printable line,
+// whatever the file holds (a megabyte value, a forged log line).
+constexpr size_t kExcerptChars = 40;
+std::string escaped(std::string_view s, size_t max_chars) {
+  std::string out;
+  size_t chars = 0;
+  for (size_t i = 0; i < s.size(); ++chars) {
+    if (chars == max_chars) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_length(s, i);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7F || n == 0) {
+      std::array<char, 8> b{};
+      std::snprintf(b.data(), b.size(), "\\x%02x", c);
+      out += b.data();
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    ++i;
+  }
+  return out;
+}
+std::string excerpt(std::string_view s) { return escaped(s, kExcerptChars); }
+// File names are the operator's, shown whole but escaped.
+std::string printable(std::string_view s) { return escaped(s, std::string_view::npos); }
 
 // Shortest text that reads back as v, with "1e6" rather than "1e+06", and
 // "0.0005" rather than "5e-4".
@@ -199,7 +315,7 @@ std::string join(std::span<const std::string_view> values) {
 
 std::string got(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Scalar: return "'" + excerpt(n.Scalar()) + "'";
     case YAML::NodeType::Map: return "a map";
     case YAML::NodeType::Sequence: return "a list";
     default: return "nothing";
@@ -210,6 +326,8 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <class... F>  // clang 14 (the fuzz build) has no aggregate deduction
+Overloaded(F...) -> Overloaded<F...>;
 
 // ---- Checking one value.
 
@@ -234,8 +352,9 @@ bool parse_double(std::string_view s, double* out) {
 }
 
 // The range part of a check, shared by file values and table defaults.
-// `shown` is the value as written. Returns "" when v is acceptable.
-std::string check(const Kind& kind, const Value& v, const std::string& shown) {
+// `raw` is the value as written. Returns "" when v is acceptable.
+std::string check(const Kind& kind, const Value& v, std::string_view raw) {
+  const std::string shown = excerpt(raw);
   return std::visit(
       Overloaded{
           [&](const Int& k) -> std::string {
@@ -284,7 +403,7 @@ std::string parse_value(const Kind& kind, const YAML::Node& n, Value* out) {
             }
             // An integer too large for int64 is out of range, not a wrong type.
             if (n.IsScalar() && parse_double(text, &d) && d == std::floor(d))
-              return text + " is out of range " + range_text(k);
+              return excerpt(text) + " is out of range " + range_text(k);
             return "expected an integer, got " + got(n);
           },
           [&]<bool kS>(const Number<kS>&) -> std::string {
@@ -352,8 +471,13 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::string where(const std::string& file, int line) {
-  return line > 0 ? file + ":" + std::to_string(line) + ": " : file + ": ";
+  return line > 0 ? printable(file) + ":" + std::to_string(line) + ": " : printable(file) + ": ";
 }
+
+// Larger than any configuration: the examples are about 10 kB. Checked
+// before parsing, so /dev/zero or a log file given by mistake is refused at
+// once rather than read into memory.
+constexpr size_t kMaxFileBytes = size_t{1} << 20;
 
 // ---- The loader.
 
@@ -401,30 +525,113 @@ class Loader {
   }
 
   bool parse(std::string_view text) {
-    std::vector<YAML::Node> docs;
-    try {
-      docs = YAML::LoadAll(std::string(text));
-    } catch (const YAML::Exception& e) {
-      return fail(e.mark.line + 1, "YAML syntax error: " + e.msg);
+    if (text.size() > kMaxFileBytes) {
+      return fail(0, "larger than 1 MiB (" + std::to_string(text.size()) +
+                         " bytes): not a configuration file");
     }
-    if (docs.size() > 1) return fail(line_of(docs[1]), "expected a single YAML document");
-    YAML::Node root = docs.empty() ? YAML::Node(YAML::NodeType::Map) : docs[0];
+    YAML::Node root(YAML::NodeType::Map);
+    try {
+      const std::string all(text);
+      int docs = 0, stuck_line = 0, second_line = 0;
+      count_documents(all, &docs, &stuck_line, &second_line);
+      if (stuck_line > 0) {
+        return fail(stuck_line,
+                    "YAML syntax error: unexpected ',' outside a flow collection ([...] or {...})");
+      }
+      if (docs > 1) return fail(second_line, "expected a single YAML document");
+      if (docs == 1) root = YAML::Load(all);
+    } catch (const YAML::Exception& e) {
+      return fail(e.mark.line + 1, "YAML syntax error: " + excerpt(e.msg));
+    }
     if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);  // only comments
     if (!root.IsMap()) return fail(line_of(root), "expected a map of keys, got " + got(root));
+    // Where the top-level keys are (line 1 for an empty file).
+    root_line_ = std::max(1, line_of(root));
     // The role first: a file for the other program would otherwise fail on
     // whichever of its keys came first, which hides the real mistake.
     if (!check_role(root) || !walk(root, "")) return false;
     for (const Key<Cfg>& k : s_.keys)
       if (k.required && !seen_.contains(std::string(k.name)))
-        return fail(0, "missing required key '" + std::string(k.name) + "'");
+        return fail(section_line(k.name), "missing required key '" + std::string(k.name) + "'");
     for (const Rule<Cfg>& r : s_.rules) {
       std::string why = r.violation(cfg_);
       if (why.empty()) continue;
-      std::string at(seen_.contains(std::string(r.second)) ? r.second : r.first);
+      std::string at(r.first);
+      for (std::string_view k : {r.second, r.third}) {
+        if (!k.empty() && seen_.contains(std::string(k))) {
+          at = k;
+          break;
+        }
+      }
       auto it = seen_.find(at);
       return fail(it == seen_.end() ? 0 : it->second, "key '" + at + "': " + why);
     }
     return true;
+  }
+
+  // yaml-cpp 0.7 (Debian 12) loops forever in LoadAll, allocating until the
+  // process dies, on a ',' at document level (upstream issue 1040, fixed in
+  // 0.8.1): the parser reports a document there without consuming the token,
+  // again and again. So the documents are counted with the event API, at most
+  // three, and a document that starts where the previous one did is that bug
+  // (found by fuzz_config). Throws YAML::Exception on a syntax error.
+  static void count_documents(const std::string& text, int* docs, int* stuck_line,
+                              int* second_line) {
+    // Where each document starts, and its first node (the line an error
+    // about a second document names, as the root node's mark would).
+    struct Starts final : YAML::EventHandler {
+      YAML::Mark start, node;
+      bool seen_node = false;
+      void at(const YAML::Mark& m) {
+        if (!seen_node) node = m;
+        seen_node = true;
+      }
+      void OnDocumentStart(const YAML::Mark& m) override {
+        start = m;
+        seen_node = false;
+      }
+      void OnDocumentEnd() override {}
+      void OnNull(const YAML::Mark& m, YAML::anchor_t) override { at(m); }
+      void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { at(m); }
+      void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                    const std::string&) override {
+        at(m);
+      }
+      void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                           YAML::EmitterStyle::value) override {
+        at(m);
+      }
+      void OnSequenceEnd() override {}
+      void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                      YAML::EmitterStyle::value) override {
+        at(m);
+      }
+      void OnMapEnd() override {}
+    } h;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    int previous = -1;
+    *docs = 0;
+    while (*docs < 3 && parser.HandleNextDocument(h)) {
+      if (h.start.pos == previous) {
+        *stuck_line = h.start.line + 1;
+        return;
+      }
+      previous = h.start.pos;
+      if (++*docs == 2) *second_line = (h.seen_node ? h.node : h.start).line + 1;
+    }
+  }
+
+  // The line of the innermost section of `name` in the file, where the
+  // missing key belongs; the first line of the top-level map for a top-level
+  // key or a section the file lacks.
+  int section_line(std::string_view name) const {
+    for (size_t dot = name.rfind('.'); dot != std::string_view::npos && dot > 0;
+         dot = name.rfind('.', dot - 1)) {
+      if (auto it = seen_.find(std::string(name.substr(0, dot))); it != seen_.end())
+        return it->second;
+    }
+    return root_line_;
   }
 
   bool check_role(const YAML::Node& root) {
@@ -436,7 +643,7 @@ class Loader {
         why = "expected " + std::string(s_.role) + ", got " + got(kv.second);
       return why.empty() || fail(line_of(kv.first), "key 'role': " + why);
     }
-    return fail(0, "missing required key 'role'");
+    return fail(root_line_, "missing required key 'role'");
   }
 
   bool walk(const YAML::Node& map, const std::string& prefix) {
@@ -458,7 +665,8 @@ class Loader {
           return fail(line, "key '" + name + "': expected a map of keys, got " + got(kv.second));
         if (!walk(kv.second, name + ".")) return false;
       } else {
-        return fail(line, "unknown key '" + name + "'" + suggest(prefix, kv.first.Scalar()));
+        return fail(line, "unknown key '" + excerpt(name) + "'" +
+                              suggest(prefix, kv.first.Scalar()));
       }
     }
     return true;
@@ -484,6 +692,7 @@ class Loader {
   const std::string& file_;
   Cfg cfg_;
   std::map<std::string, int> seen_;  // keys and sections in the file -> line
+  int root_line_ = 1;
   std::string error_;
 };
 
@@ -492,22 +701,63 @@ Loaded<Cfg> parse(const Schema<Cfg>& schema, std::string_view text, const std::s
   try {
     return Loader<Cfg>(schema, file).run(text);
   } catch (const std::exception& e) {  // not expected; the API must not throw
-    return {std::nullopt, where(file, 0) + "internal error: " + e.what()};
+    return {std::nullopt, where(file, 0) + "internal error: " + excerpt(e.what())};
   }
+}
+
+// What a path names when it is not a regular file, for the error.
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+// Reads a configuration file: a regular file (symbolic links are followed, as
+// /etc/timesync/*.yaml often is one) of at most kMaxFileBytes. Opened
+// non-blocking, so a FIFO is refused instead of waiting for a writer;
+// /dev/zero or a directory are refused by their type before any read.
+// Returns "" or the error, "path: ...".
+std::string read_config_file(const std::string& path, std::string* text) {
+  const std::string name = printable(path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return name + ": cannot open: " + std::generic_category().message(errno);
+  struct stat st {};
+  std::string error;
+  if (::fstat(fd, &st) != 0) {
+    error = name + ": cannot read: " + std::generic_category().message(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    error = name + ": " + file_kind(st.st_mode) + ", not a regular file";
+  } else if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    error = name + ": larger than 1 MiB (" + std::to_string(st.st_size) +
+            " bytes): not a configuration file";
+  }
+  // One byte past the limit tells a file that grew since fstat.
+  std::array<char, 4096> buf{};
+  while (error.empty()) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = name + ": cannot read: " + std::generic_category().message(errno);
+    } else if (n == 0) {
+      break;
+    } else if (text->size() + static_cast<size_t>(n) > kMaxFileBytes) {
+      error = name + ": larger than 1 MiB: not a configuration file";
+    } else {
+      text->append(buf.data(), static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return error;
 }
 
 template <class Cfg>
 Loaded<Cfg> load(const Schema<Cfg>& schema, const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr)
-    return {std::nullopt, path + ": cannot open: " + std::generic_category().message(errno)};
   std::string text;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-  const int err = std::ferror(f) != 0 ? errno : 0;
-  std::fclose(f);
-  if (err != 0) return {std::nullopt, path + ": cannot read: " + std::generic_category().message(err)};
+  if (std::string error = read_config_file(path, &text); !error.empty())
+    return {std::nullopt, std::move(error)};
   return parse(schema, text, path);
 }
 
@@ -552,7 +802,9 @@ template <class Cfg>
 std::vector<Key<Cfg>> head_keys(std::string_view role_help) {
   return {
       required(Key<Cfg>{"role", Choice{kRoles, ""}, role_help}),
-      key<Cfg>(TS_FIELD(id), Text{""}, "Name announced to peers and in logs; empty: the hostname."),
+      key<Cfg>(TS_FIELD(id), Text{"", &kId},
+               "Name announced to peers and in logs; empty: the hostname. At most 256 "
+               "bytes of UTF-8 without control characters."),
   };
 }
 
@@ -636,6 +888,18 @@ Rule<Cfg> cert_and_key_rule() {
           }};
 }
 
+// The metrics server and the gRPC service are both TCP listeners: on one port
+// the second cannot bind, and the daemon stops at start-up.
+template <class Cfg>
+Rule<Cfg> metrics_port_rule() {
+  return {"listen", "metrics.listen", "metrics.listen is not the address of listen",
+          [](const Cfg& c) -> std::string {
+            if (!same_listener(c.listen, c.metrics.listen)) return "";
+            return "the metrics server cannot listen where the gRPC service does (listen: " +
+                   excerpt(c.listen) + "): choose another port";
+          }};
+}
+
 const Schema<MasterConfig>& master_schema() {
   using Cfg = MasterConfig;
   static const Schema<Cfg> schema = make_schema<Cfg>(
@@ -683,6 +947,7 @@ const Schema<MasterConfig>& master_schema() {
       },
       {
           cert_and_key_rule<Cfg>(),
+          metrics_port_rule<Cfg>(),
           {"udp.key_rotation_s", "udp.session_lifetime_s",
            "udp.session_lifetime_s <= udp.key_rotation_s",
            [](const Cfg& c) -> std::string {
@@ -784,10 +1049,13 @@ const Schema<ClientConfig>& client_schema() {
                    "Out-of-sync threshold: error bound above this, in us."),
           key<Cfg>(TS_FIELD(alarm.clear_ratio), Real{0.8, 0, 1, Ends::kOpen},
                    "Hysteresis: the alarm clears when the bound < ratio x max_error_us."),
-          key<Cfg>(TS_FIELD(alarm.unreachable_after_s), Duration{5, 0.1, 3600},
-                   "Master unreachable alarm after this long without an answer."),
-          key<Cfg>(TS_FIELD(alarm.void_after_s), Duration{10, 0.1, 3600},
-                   "Published data is valid for this long after the last measurement."),
+          // Up to a day: both must exceed poll.max_s (up to 3600) and more.
+          key<Cfg>(TS_FIELD(alarm.unreachable_after_s), Duration{5, 0.1, 86400},
+                   "Master unreachable alarm after this long without an answer; more than "
+                   "poll.max_s."),
+          key<Cfg>(TS_FIELD(alarm.void_after_s), Duration{10, 0.1, 86400},
+                   "Published data is valid for this long after the last measurement; more "
+                   "than poll.max_s + poll.rpc_timeout_s."),
           key<Cfg>(TS_FIELD(calibration.offset_ns), Int{0, -1'000'000'000, 1'000'000'000},
                    "Added to every measured offset, ns: the mean pulse offset of this SoM "
                    "against the master from timesync-probe (reciprocity calibration of a "
@@ -840,6 +1108,33 @@ const Schema<ClientConfig>& client_schema() {
              return "poll.min_s (" + fmt(c.poll.min_s) + ") must not exceed poll.max_s (" +
                     fmt(c.poll.max_s) + ")";
            }},
+          metrics_port_rule<Cfg>(),
+          // Once locked the agent polls every poll.max_s and nothing else
+          // counts as an answer (without beacons): a shorter limit raises the
+          // alarm, and refuses timestamps, between every two polls.
+          {"poll.max_s", "alarm.unreachable_after_s",
+           "alarm.unreachable_after_s > poll.max_s",
+           [](const Cfg& c) -> std::string {
+             if (c.alarm.unreachable_after_s > c.poll.max_s) return "";
+             return "alarm.unreachable_after_s (" + fmt(c.alarm.unreachable_after_s) +
+                    " s) must exceed poll.max_s (" + fmt(c.poll.max_s) +
+                    " s): the master would count as unreachable between two polls";
+           }},
+          // Published data voids void_after_s after its measurement; the next
+          // one comes poll.max_s later, and its answer up to rpc_timeout_s
+          // after that. A shorter horizon refuses every reader for part of
+          // each poll interval while all is well.
+          {"poll.max_s", "alarm.void_after_s",
+           "alarm.void_after_s > poll.max_s + poll.rpc_timeout_s",
+           [](const Cfg& c) -> std::string {
+             const double need = c.poll.max_s + c.poll.rpc_timeout_s;
+             if (c.alarm.void_after_s > need) return "";
+             return "alarm.void_after_s (" + fmt(c.alarm.void_after_s) +
+                    " s) must exceed poll.max_s + poll.rpc_timeout_s (" + fmt(c.poll.max_s) +
+                    " + " + fmt(c.poll.rpc_timeout_s) +
+                    " s): readers would be refused between polls";
+           },
+           "poll.rpc_timeout_s"},
       });
   return schema;
 }

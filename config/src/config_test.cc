@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -161,7 +164,7 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
       "servo:\n  type: pll\n  phase_time_constant_s: 3\n  freq_time_constant_s: 48\n"
       "  step_threshold_ms: 0.5\n  max_slew_ppm: 250\n  max_freq_ppm: 750\n"
       "bound:\n  min_freq_uncertainty_ppb: 20\n  holdover_wander_ppb_per_s: 2.5\n"
-      "alarm:\n  max_error_us: 50\n  clear_ratio: 0.5\n  unreachable_after_s: 7\n"
+      "alarm:\n  max_error_us: 50\n  clear_ratio: 0.5\n  unreachable_after_s: 9\n"
       "  void_after_s: 20\n"
       "log_level: debug\n"
       "transport: udp\nudp:\n  master: \"10.0.0.1:7999\"\n  timestamping: software\n"
@@ -179,7 +182,7 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   e.filter = {64, 2.5, 7};
   e.servo = {ServoType::kPll, 3, 48, 0.5, 250, 750, {}, 64};
   e.bound = {20, 2.5};
-  e.alarm = {50, 0.5, 7, 20};
+  e.alarm = {50, 0.5, 9, 20};
   e.log_level = LogLevel::kDebug;
   e.sim_clock = {true, -0.25, 12.5, 3, 60, -2, 15, 42};
   e.transport = Transport::kUdp;
@@ -272,9 +275,14 @@ class RangeTest : public ConfigTest {
 
 TEST_F(RangeTest, ClientEdges) {
   const std::vector<Edge> edges = {
-      {"poll.min_s", "0.01", "0.0099", "60", "60.001", "[0.01, 60]", {{"poll.max_s", "60"}}},
-      {"poll.max_s", "0.01", "0.0099", "3600", "3600.5", "[0.01, 3600]", {{"poll.min_s", "0.01"}}},
-      {"poll.rpc_timeout_s", "0.001", "0.0009", "60", "61", "[0.001, 60]", {}},
+      {"poll.min_s", "0.01", "0.0099", "60", "60.001", "[0.01, 60]",
+       {{"poll.max_s", "60"}, {"alarm.unreachable_after_s", "61"}, {"alarm.void_after_s", "61"}}},
+      {"poll.max_s", "0.01", "0.0099", "3600", "3600.5", "[0.01, 3600]",
+       {{"poll.min_s", "0.01"},
+        {"alarm.unreachable_after_s", "3601"},
+        {"alarm.void_after_s", "3601"}}},
+      {"poll.rpc_timeout_s", "0.001", "0.0009", "60", "61", "[0.001, 60]",
+       {{"alarm.void_after_s", "65"}}},
       {"poll.burst", "1", "0", "16", "17", "[1, 16]", {}},
       {"filter.window", "4", "3", "1024", "1025", "[4, 1024]", {}},
       {"filter.max_delay_ratio", "1", "0.999", "1000", "1000.1", "[1, 1000]", {}},
@@ -292,8 +300,10 @@ TEST_F(RangeTest, ClientEdges) {
       {"bound.holdover_wander_ppb_per_s", "0", "-0.1", "1000000", "2e6", "[0, 1e6]", {}},
       {"alarm.max_error_us", "0.001", "0", "1e9", "1.5e9", "[0.001, 1e9]", {}},
       {"alarm.clear_ratio", "0.000001", "0", "0.999999", "1", "(0, 1)", {}},
-      {"alarm.unreachable_after_s", "0.1", "0.09", "3600", "3601", "[0.1, 3600]", {}},
-      {"alarm.void_after_s", "0.1", "0.01", "3600", "7200", "[0.1, 3600]", {}},
+      {"alarm.unreachable_after_s", "0.1", "0.09", "86400", "86401", "[0.1, 86400]",
+       {{"poll.min_s", "0.01"}, {"poll.max_s", "0.05"}}},
+      {"alarm.void_after_s", "0.1", "0.01", "86400", "1e5", "[0.1, 86400]",
+       {{"poll.min_s", "0.01"}, {"poll.max_s", "0.05"}, {"poll.rpc_timeout_s", "0.001"}}},
       {"calibration.offset_ns", "-1000000000", "-1000000001", "1000000000", "1000000001",
        "[-1000000000, 1000000000]", {}},
       {"beacon.calibrate_every_s", "0.1", "0.09", "3600", "3601", "[0.1, 3600]", {}},
@@ -365,12 +375,18 @@ TEST_F(ConfigTest, WrongRole) {
   EXPECT_EQ(master_error(kClientBase), at(1, "key 'role': expected master, got 'client'"));
   EXPECT_EQ(client_error("role: server\nmaster: m:1\n"),
             at(1, "key 'role': expected one of master, client, got 'server'"));
-  EXPECT_EQ(client_error("master: m:1\n"), path_ + ": missing required key 'role'");
-  EXPECT_EQ(client_error(""), path_ + ": missing required key 'role'");
+  EXPECT_EQ(client_error("master: m:1\n"), at(1, "missing required key 'role'"));
+  EXPECT_EQ(client_error(""), at(1, "missing required key 'role'"));
 }
 
-TEST_F(ConfigTest, MissingRequiredKey) {
-  EXPECT_EQ(client_error("role: client\nid: a\n"), path_ + ": missing required key 'master'");
+// A missing key is reported at the line of its section: for a top-level key
+// the first line of the top-level map (issue 17: it named no line).
+TEST_F(ConfigTest, MissingRequiredKeyNamesTheLineOfItsSection) {
+  EXPECT_EQ(client_error("role: client\nid: a\n"), at(1, "missing required key 'master'"));
+  EXPECT_EQ(client_error("# the camera SoM\n\nid: a\nrole: client\n"),
+            at(3, "missing required key 'master'"));
+  EXPECT_EQ(client_error("# nothing but a comment\n"), at(1, "missing required key 'role'"));
+  EXPECT_EQ(client_error("\n\nmaster: m:1\n"), at(3, "missing required key 'role'"));
 }
 
 TEST_F(ConfigTest, WrongTypes) {
@@ -513,7 +529,177 @@ TEST_F(ConfigTest, MissingFile) {
   auto r = load_client(dir_ + "/absent.yaml");
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.error, dir_ + "/absent.yaml: cannot open: No such file or directory");
-  EXPECT_EQ(load_master(dir_).error, dir_ + ": cannot read: Is a directory");
+  EXPECT_EQ(load_master(dir_).error, dir_ + ": a directory, not a regular file");
+}
+
+// ---- Issue 17: what --config may be given, and what --check-config passes.
+
+// Loads `path` in a death-test child with 1 GiB of address space and 10 s:
+// prints the error in brackets, exits 0 if loading failed. So reading
+// /dev/zero into memory, or waiting on a FIFO, fails the test rather than
+// the machine or the suite.
+[[noreturn]] void load_in_child(const std::string& path) {
+  const rlimit mem{size_t{1} << 30, size_t{1} << 30};
+  setrlimit(RLIMIT_AS, &mem);
+  alarm(10);
+  const auto r = load_client(path);
+  std::fprintf(stderr, "[%s]", r.error.c_str());
+  std::exit(r.ok() ? 1 : 0);
+}
+
+// As load_in_child, for text.
+[[noreturn]] void parse_in_child(const std::string& text) {
+  const rlimit mem{size_t{1} << 30, size_t{1} << 30};
+  setrlimit(RLIMIT_AS, &mem);
+  alarm(10);
+  const auto r = parse_client(text, "c.yaml");
+  std::fprintf(stderr, "[%s]", r.error.c_str());
+  std::exit(r.ok() ? 1 : 0);
+}
+
+// yaml-cpp 0.7 loops forever, allocating, on a ',' at document level (found
+// by fuzz_config): refused as a syntax error on its line.
+TEST_F(ConfigTest, ACommaAtDocumentLevelIsASyntaxErrorNotAHang) {
+  EXPECT_EXIT(parse_in_child(","), ::testing::ExitedWithCode(0),
+              "\\[c.yaml:1: YAML syntax error: unexpected ',' outside a flow collection "
+              "\\(\\[...\\] or \\{...\\}\\)\\]");
+  EXPECT_EXIT(parse_in_child("# agent\n\"role\", client\n"), ::testing::ExitedWithCode(0),
+              "\\[c.yaml:2: YAML syntax error: unexpected ','");
+  EXPECT_EXIT(parse_in_child("\n,role: client\nmaster: m:1\n"), ::testing::ExitedWithCode(0),
+              "\\[c.yaml:2: YAML syntax error: unexpected ','");
+}
+
+// /dev/zero used to be read until memory ran out.
+TEST_F(ConfigTest, DevZeroIsRefusedWithoutReadingIt) {
+  EXPECT_EXIT(load_in_child("/dev/zero"), ::testing::ExitedWithCode(0),
+              "\\[/dev/zero: a character device, not a regular file\\]");
+}
+
+// A FIFO used to block the daemon in open() until some writer came.
+TEST_F(ConfigTest, FifoIsRefusedWithoutWaitingForAWriter) {
+  const std::string fifo = dir_ + "/client.yaml";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EXIT(load_in_child(fifo), ::testing::ExitedWithCode(0),
+              "\\[" + fifo + ": a FIFO, not a regular file\\]");
+}
+
+// /etc/timesync/client.yaml is often a link into a configuration package:
+// followed, as long as it ends at a regular file.
+TEST_F(ConfigTest, SymlinkToARegularFileIsFollowed) {
+  write(kClientBase);
+  const std::string link = dir_ + "/link.yaml";
+  ASSERT_EQ(symlink(path_.c_str(), link.c_str()), 0);
+  auto r = load_client(link);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->master, "m:7450");
+  const std::string to_dir = dir_ + "/dir-link.yaml";
+  ASSERT_EQ(symlink(dir_.c_str(), to_dir.c_str()), 0);
+  EXPECT_EQ(load_client(to_dir).error, to_dir + ": a directory, not a regular file");
+}
+
+// A valid file padded past 1 MiB is not a configuration; parse_* (text from
+// elsewhere) applies the same limit.
+TEST_F(ConfigTest, FilesLargerThanOneMebibyteAreRefused) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  std::string text = std::string(kClientBase);
+  const std::string comment = "# " + std::string(1022, 'x') + "\n";  // 1 KiB a line
+  while (text.size() + 2 * comment.size() <= kMiB) text += comment;
+  text += "#" + std::string(kMiB - text.size() - 2, 'y') + "\n";
+  ASSERT_EQ(text.size(), kMiB);
+  EXPECT_EQ(client_error(text), "") << "exactly at the limit is fine";
+  text += "\n";
+  ASSERT_EQ(text.size(), (size_t{1} << 20) + 1);
+  EXPECT_EQ(client_error(text),
+            path_ + ": larger than 1 MiB (1048577 bytes): not a configuration file");
+  EXPECT_EQ(parse_client(text, "c.yaml").error,
+            "c.yaml: larger than 1 MiB (1048577 bytes): not a configuration file");
+}
+
+constexpr const char* kIdRule =
+    "expected \"\" or at most 256 bytes of printable UTF-8 (no control characters), got ";
+
+// An agent id over 256 bytes is refused by the master on every request; a
+// master id of megabytes makes every answer larger than an agent accepts.
+TEST_F(ConfigTest, IdsAreAtMost256PrintableBytes) {
+  const std::string b = kClientBase;
+  EXPECT_EQ(client_error(b + "id: " + std::string(256, 'a') + "\n"), "");
+  EXPECT_EQ(client_error(b + "id: \"Kamera S\u00fcd 2\"\n"), "");  // UTF-8 is fine
+  EXPECT_EQ(client_error(b + "id: " + std::string(257, 'a') + "\n"),
+            at(3, std::string("key 'id': ") + kIdRule + "'" + std::string(40, 'a') + "...'"));
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "id: " + std::string(300'000, 'm') + "\n"),
+            at(2, std::string("key 'id': ") + kIdRule + "'" + std::string(40, 'm') + "...'"));
+  // Control characters would forge log lines; bytes that are not UTF-8 make
+  // every protobuf message carrying the id unparsable.
+  EXPECT_EQ(client_error(b + "id: \"cam\\nera\"\n"),
+            at(3, std::string("key 'id': ") + kIdRule + "'cam\\nera'"));
+  EXPECT_EQ(client_error(b + "id: \"a\\x01\\tb\"\n"),
+            at(3, std::string("key 'id': ") + kIdRule + "'a\\x01\\tb'"));
+  EXPECT_EQ(client_error(b + "id: cam\xff\xfe\n"),
+            at(3, std::string("key 'id': ") + kIdRule + "'cam\\xff\\xfe'"));
+}
+
+// A value is quoted as an excerpt of at most 40 characters, escaped: an error
+// stays one short printable line whatever the file holds.
+TEST_F(ConfigTest, ErrorsQuoteAShortEscapedExcerpt) {
+  const std::string b = kClientBase;
+  EXPECT_EQ(client_error(b + "poll:\n  min_s: " + std::string(5000, '7') + "x\n"),
+            at(4, "key 'poll.min_s': expected a number, got '" + std::string(40, '7') + "...'"));
+  EXPECT_EQ(client_error(b + "poll:\n  burst: " + std::string(60, '9') + "\n"),
+            at(4, "key 'poll.burst': " + std::string(40, '9') + "... is out of range [1, 16]"));
+  EXPECT_EQ(client_error(b + std::string(100, 'k') + ": 1\n"),
+            at(3, "unknown key '" + std::string(40, 'k') + "...'"));
+  EXPECT_EQ(client_error("role: client\nmaster: \"m\\r\\n2024-01-01 FAKE LOG LINE:1\"\n"),
+            at(2, "key 'master': expected host:port with a port in 1..65535, got "
+                  "'m\\r\\n2024-01-01 FAKE LOG LINE:1'"));
+  // Characters, not bytes, are counted, and a cut never splits one.
+  std::string umlauts;
+  for (int i = 0; i < 50; ++i) umlauts += "\u00e4";
+  std::string forty;
+  for (int i = 0; i < 40; ++i) forty += "\u00e4";
+  EXPECT_EQ(client_error(b + "log_level: \"" + umlauts + "\"\n"),
+            at(3, "key 'log_level': expected one of debug, info, warning, error, got '" + forty +
+                      "...'"));
+}
+
+// --check-config used to pass these; each makes a working agent impossible.
+TEST_F(ConfigTest, TimeoutsThatCannotWorkTogetherAreRefused) {
+  const std::string b = kClientBase;
+  // Data void before the next poll: readers refused 45 % of the time.
+  EXPECT_EQ(client_error(b + "alarm:\n  void_after_s: 2.2\n"),
+            at(4, "key 'alarm.void_after_s': alarm.void_after_s (2.2 s) must exceed poll.max_s + "
+                  "poll.rpc_timeout_s (4 + 0.5 s): readers would be refused between polls"));
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: 16\n"),
+            at(4, "key 'poll.max_s': alarm.unreachable_after_s (5 s) must exceed poll.max_s "
+                  "(16 s): the master would count as unreachable between two polls"));
+  // Only the timeout is set: the error names it.
+  EXPECT_EQ(client_error(b + "poll:\n  rpc_timeout_s: 9.5\n"),
+            at(4, "key 'poll.rpc_timeout_s': alarm.void_after_s (10 s) must exceed poll.max_s + "
+                  "poll.rpc_timeout_s (4 + 9.5 s): readers would be refused between polls"));
+  // The unreachable alarm between every two polls.
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: 8\nalarm:\n  unreachable_after_s: 8\n"
+                             "  void_after_s: 20\n"),
+            at(6, "key 'alarm.unreachable_after_s': alarm.unreachable_after_s (8 s) must exceed "
+                  "poll.max_s (8 s): the master would count as unreachable between two polls"));
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: 8\nalarm:\n  unreachable_after_s: 8.5\n"
+                             "  void_after_s: 8.5\n"),
+            at(7, "key 'alarm.void_after_s': alarm.void_after_s (8.5 s) must exceed poll.max_s + "
+                  "poll.rpc_timeout_s (8 + 0.5 s): readers would be refused between polls"));
+  EXPECT_EQ(client_error(b + "poll:\n  max_s: 8\nalarm:\n  unreachable_after_s: 8.5\n"
+                             "  void_after_s: 8.6\n"),
+            "");
+}
+
+TEST_F(ConfigTest, MetricsCannotShareTheServicePort) {
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "metrics:\n  listen: \"0.0.0.0:7450\"\n"),
+            at(3, "key 'metrics.listen': the metrics server cannot listen where the gRPC "
+                  "service does (listen: 0.0.0.0:7450): choose another port"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "metrics:\n  listen: \"0.0.0.0:7451\"\n"),
+            at(4, "key 'metrics.listen': the metrics server cannot listen where the gRPC "
+                  "service does (listen: 127.0.0.1:7451): choose another port"));
+  EXPECT_EQ(client_error(std::string(kClientBase) + "metrics:\n  listen: \"127.0.0.2:7451\"\n"),
+            "");
+  EXPECT_EQ(master_error(std::string(kMasterBase) + "metrics:\n  listen: \"0.0.0.0:7460\"\n"),
+            "");
 }
 
 // ---- The shipped examples and the schema description.

@@ -130,7 +130,9 @@ def main():
         (tmp / "client.yaml").write_text(
             f'role: client\nid: camera\nmaster: "127.0.0.1:{ports["master"]}"\n'
             f'listen: "127.0.0.1:{ports["agent"]}"\nsegment: "{tmp}/segment"\n'
-            # A short unreachable_after_s keeps the outage phase short.
+            # A short unreachable_after_s keeps the outage phase short; it
+            # must exceed poll.max_s.
+            f'poll: {{max_s: 0.25}}\n'
             f'alarm: {{max_error_us: 1000, unreachable_after_s: 0.5}}\n'
             f'metrics: {{listen: "{agent_metrics}"}}\n')
         logs = {n: open(tmp / f"{n}.log", "w") for n in ("master", "agent")}
