@@ -9,6 +9,7 @@ namespace timesync {
 
 namespace {
 __extension__ using i128 = __int128;
+__extension__ using u128 = unsigned __int128;
 
 constexpr double kQ48 = static_cast<double>(int64_t{1} << kFreqFracBits);
 
@@ -91,8 +92,9 @@ uint64_t bound_at(const Transform& s, LocalTime t) {
     // Division by a constant compiles to a multiply; round the bound up.
     growth = product / 1'000'000'000 + (product % 1'000'000'000 != 0 ? 1 : 0);
   } else {  // only at absurd elapsed times: 128-bit maths, a library call
-    const i128 g = (static_cast<i128>(elapsed) * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
-    growth = static_cast<uint64_t>(std::min(g, static_cast<i128>(kMax)));
+    // Unsigned: two uint64 factors overflow a signed 128-bit product (fuzz_segment).
+    const u128 g = (static_cast<u128>(elapsed) * s.bound_growth_ppb + 999'999'999) / 1'000'000'000;
+    growth = static_cast<uint64_t>(std::min(g, static_cast<u128>(kMax)));
   }
   uint64_t total = 0;
   return __builtin_add_overflow(growth, s.bound_at_as_of_ns, &total) ? kMax : total;
