@@ -36,6 +36,8 @@ if [ "$what" = test ]; then
     prometheus systemd ansible-core dpkg-dev openssl
     # packaging tests: file(1) for CPack, lintian, man(1) for the manual pages
     file lintian man-db
+    # fuzzing (fuzz/, scripts/fuzz.sh, the fuzz_smoke test): clang and libFuzzer
+    clang-14 libclang-rt-14-dev
   )
 fi
 missing=()
