@@ -71,8 +71,8 @@ void parse_value_part(std::string_view rest, KeyDoc* k) {
 }
 
 SchemaDoc parse_schema(const std::string& text) {
-  static const std::vector<std::string> kTypes{"bool",   "integer", "number",
-                                               "seconds", "string",  "enum"};
+  static const std::vector<std::string> kTypes{"bool",   "integer", "number", "seconds",
+                                               "string", "enum",    "list"};
   SchemaDoc doc;
   std::istringstream in(text);
   std::string line;
@@ -223,6 +223,9 @@ std::string page(const Role& r, const SchemaDoc& doc, const std::string& date,
     << "Text; quote it when it holds a colon, as host:port values do.\n"
     << ".TP\n.B enum\n"
     << "One of the words listed for the key.\n"
+    << ".TP\n.B list\n"
+    << "A YAML list of strings, as in [\\(dqa:7450\\(dq, \\(dqb:7450\\(dq];\n"
+    << "one string is a list of one.\n"
     << ".PP\n"
     << "A range [a, b] includes both ends; (a, b) excludes both.\n"
     << ".SH KEYS\n";

@@ -55,10 +55,16 @@ struct Choice {
   std::span<const std::string_view> values;  // index == enumerator value
   std::string_view def;
 };
-using Kind = std::variant<Flag, Int, Real, Duration, Text, Choice>;
+// A list of strings, each checked by `rule`: a YAML sequence, or one scalar
+// for a list of one. The default is the empty list.
+struct TextList {
+  const TextRule* rule = nullptr;
+  size_t max = 0;  // at most this many
+};
+using Kind = std::variant<Flag, Int, Real, Duration, Text, Choice, TextList>;
 
 // A checked value; a Choice is held as the index of its name.
-using Value = std::variant<bool, int64_t, double, std::string>;
+using Value = std::variant<bool, int64_t, double, std::string, std::vector<std::string>>;
 
 template <class Cfg>
 struct Key {
@@ -90,7 +96,7 @@ struct Schema {
 template <class F>
 void assign(F& field, const Value& v) {
   if constexpr (std::is_same_v<F, bool> || std::is_same_v<F, double> ||
-                std::is_same_v<F, std::string>) {
+                std::is_same_v<F, std::string> || std::is_same_v<F, std::vector<std::string>>) {
     field = std::get<F>(v);
   } else {
     field = static_cast<F>(std::get<int64_t>(v));  // range-checked already
@@ -103,6 +109,7 @@ constexpr bool kFits =
     (std::is_same_v<K, Int> && std::is_integral_v<F> && !std::is_same_v<F, bool>) ||
     ((std::is_same_v<K, Real> || std::is_same_v<K, Duration>) && std::is_same_v<F, double>) ||
     (std::is_same_v<K, Text> && std::is_same_v<F, std::string>) ||
+    (std::is_same_v<K, TextList> && std::is_same_v<F, std::vector<std::string>>) ||
     (std::is_same_v<K, Choice> && std::is_enum_v<F>);
 
 // Get is a captureless lambda returning the field, so the stored function can
@@ -126,6 +133,8 @@ Key<Cfg> required(Key<Cfg> k) {
 // ---- Names of the enums (the header's enumerators follow this order).
 
 constexpr std::array<std::string_view, 2> kRoles{"master", "client"};
+// Masters an agent may list, standbys a primary may ask.
+constexpr size_t kMaxMasters = 8;
 constexpr std::array<std::string_view, 4> kLogLevels{"debug", "info", "warning", "error"};
 constexpr std::array<std::string_view, 2> kTimebases{"monotonic", "realtime"};
 constexpr std::array<std::string_view, 2> kServoTypes{"pll", "kalman"};
@@ -377,6 +386,26 @@ std::string check(const Kind& kind, const Value& v, std::string_view raw) {
             if (i >= 0 && static_cast<size_t>(i) < k.values.size()) return "";
             return "expected one of " + join(k.values) + ", got '" + shown + "'";
           },
+          [&](const TextList& k) -> std::string {
+            const auto& items = std::get<std::vector<std::string>>(v);
+            if (items.size() > k.max)
+              return "a list of " + std::to_string(items.size()) + " items, at most " +
+                     std::to_string(k.max) + " allowed";
+            for (size_t i = 0; i < items.size(); ++i) {
+              // A list of one reads as the single value it usually is.
+              const std::string item =
+                  items.size() == 1 ? std::string() : "item " + std::to_string(i + 1) + ": ";
+              if (k.rule != nullptr && !k.rule->ok(items[i]))
+                return item + "expected " + std::string(k.rule->what) + ", got '" +
+                       excerpt(items[i]) + "'";
+              for (size_t j = 0; j < i; ++j) {
+                if (items[j] == items[i])
+                  return "item " + std::to_string(i + 1) + " ('" + excerpt(items[i]) +
+                         "') repeats item " + std::to_string(j + 1);
+              }
+            }
+            return "";
+          },
           [](const Flag&) -> std::string { return ""; },
       },
       kind);
@@ -423,6 +452,25 @@ std::string parse_value(const Kind& kind, const YAML::Node& n, Value* out) {
             *out = it != k.values.end() ? int64_t{it - k.values.begin()} : int64_t{-1};
             return "";
           },
+          [&](const TextList& k) -> std::string {
+            std::vector<std::string> items;
+            if (n.IsScalar()) {
+              items.push_back(text);  // a list of one; [] is the empty list
+            } else if (n.IsSequence()) {
+              if (n.size() > k.max)
+                return "a list of " + std::to_string(n.size()) + " items, at most " +
+                       std::to_string(k.max) + " allowed";
+              for (size_t i = 0; i < n.size(); ++i) {
+                if (!n[i].IsScalar())
+                  return "item " + std::to_string(i + 1) + ": expected a string, got " + got(n[i]);
+                items.push_back(n[i].Scalar());
+              }
+            } else if (!n.IsNull()) {
+              return "expected a string or a list of strings, got " + got(n);
+            }
+            *out = std::move(items);
+            return "";
+          },
       },
       kind);
   return why.empty() ? check(kind, *out, text) : why;
@@ -434,6 +482,7 @@ Value default_of(const Kind& kind) {
           [](const Flag& k) -> Value { return k.def; },
           [](const Int& k) -> Value { return k.def; },
           [](const Text& k) -> Value { return std::string(k.def); },
+          [](const TextList&) -> Value { return std::vector<std::string>(); },
           [](const Choice& k) -> Value {
             auto it = std::find(k.values.begin(), k.values.end(), k.def);
             return int64_t{it - k.values.begin()};
@@ -450,6 +499,7 @@ std::string default_text(const Kind& kind) {
           [](const Int& k) { return std::to_string(k.def); },
           [](const Text& k) { return "\"" + std::string(k.def) + "\""; },
           [](const Choice& k) { return std::string(k.def); },
+          [](const TextList&) { return std::string("[]"); },
           [](const auto& k) { return fmt(k.def); },
       },
       kind);
@@ -783,6 +833,11 @@ std::string describe(const Schema<Cfg>& s) {
             [](const Choice& c) {
               return std::pair<std::string, std::string>("enum", "one of " + join(c.values));
             },
+            [](const TextList& l) {
+              return std::pair<std::string, std::string>(
+                  "list", "at most " + std::to_string(l.max) + " of " +
+                              (l.rule != nullptr ? std::string(l.rule->what) : "any string"));
+            },
         },
         k.kind);
     std::string line = std::string(k.name) + std::string(width + 2 - k.name.size(), ' ');
@@ -944,6 +999,42 @@ const Schema<MasterConfig>& master_schema() {
           key<Cfg>(TS_FIELD(tls.client_ca_file), Text{"", &kOptionalFile},
                    "PEM CA certificate(s): mutual TLS, only clients with a certificate "
                    "signed by it are answered."),
+          key<Cfg>(TS_FIELD(standby.of), Text{"", &kOptionalHostPort},
+                   "A standby master: the primary (host:port) whose timeline this master "
+                   "follows and serves, with its own error, so agents listing both keep "
+                   "the timeline when the primary is gone. \"\": a primary."),
+          key<Cfg>(TS_FIELD(standby.max_error_us), Real{10000, 0.001, 1e9},
+                   "A standby serves while its error against the primary's timeline is "
+                   "below this, in us (it grows in holdover once the primary is gone)."),
+          key<Cfg>(TS_FIELD(standby.transport), Choice{kTransports, "auto"},
+                   "How the standby exchanges with its primary (as an agent's transport)."),
+          key<Cfg>(TS_FIELD(standby.poll.min_s), Duration{0.125, 0.01, 60},
+                   "The standby's shortest interval between exchanges with its primary."),
+          key<Cfg>(TS_FIELD(standby.poll.max_s), Duration{1, 0.01, 3600},
+                   "The standby's longest interval between exchanges with its primary."),
+          key<Cfg>(TS_FIELD(standby.poll.rpc_timeout_s), Duration{0.5, 0.001, 60},
+                   "An exchange with the primary not answered within this is lost."),
+          key<Cfg>(TS_FIELD(standby.tls.ca_file), Text{"", &kOptionalFile},
+                   "TLS to the primary (and to rejoin.via): the CA its certificate must be "
+                   "signed by."),
+          key<Cfg>(TS_FIELD(standby.tls.cert_file), Text{"", &kOptionalFile},
+                   "Client certificate for a primary that requires mutual TLS."),
+          key<Cfg>(TS_FIELD(standby.tls.key_file), Text{"", &kOptionalFile},
+                   "PEM private key of standby.tls.cert_file."),
+          key<Cfg>(TS_FIELD(standby.tls.server_name), Text{"", &kServerName},
+                   "Name the primary's certificate must carry; default: its host."),
+          Key<Cfg>{"rejoin.via", TextList{&kHostPort, kMaxMasters},
+                   "A primary that starts on a new timeline (after a reboot) first asks these "
+                   "standbys; when one serves this master's timeline (same id) it follows "
+                   "that standby and serves the fleet's timeline, so no agent steps.",
+                   false, [](Cfg& c, const Value& v) {
+                     c.rejoin.via = std::get<std::vector<std::string>>(v);
+                   }},
+          key<Cfg>(TS_FIELD(rejoin.wait_s), Duration{5, 0, 600},
+                   "How long the standbys in rejoin.via are asked at start."),
+          key<Cfg>(TS_FIELD(rejoin.give_up_s), Duration{60, 1, 86400},
+                   "Re-joining ends when the followed standby has had nothing to serve this "
+                   "long: the master then serves its own timeline (a new epoch)."),
       },
       {
           cert_and_key_rule<Cfg>(),
@@ -963,6 +1054,33 @@ const Schema<MasterConfig>& master_schema() {
                         ? ""
                         : "hardware timestamps come from one interface's clock: name it";
            }},
+          {"standby.of", "rejoin.via", "standby.of and rejoin.via exclude each other",
+           [](const Cfg& c) -> std::string {
+             return c.standby.of.empty() || c.rejoin.via.empty()
+                        ? ""
+                        : "a standby serves its primary's timeline and never re-joins: "
+                          "rejoin.via is for a primary";
+           }},
+          {"standby.of", "standby.of", "standby.of is not this master's own listen address",
+           [](const Cfg& c) -> std::string {
+             return c.standby.of.empty() || c.standby.of != c.listen
+                        ? ""
+                        : "a master cannot stand by for itself";
+           }},
+          {"standby.poll.min_s", "standby.poll.max_s", "standby.poll.min_s <= standby.poll.max_s",
+           [](const Cfg& c) -> std::string {
+             if (c.standby.poll.min_s <= c.standby.poll.max_s) return "";
+             return "standby.poll.min_s (" + fmt(c.standby.poll.min_s) +
+                    ") must not exceed standby.poll.max_s (" + fmt(c.standby.poll.max_s) + ")";
+           }},
+          {"standby.tls.cert_file", "standby.tls.key_file",
+           "standby.tls.cert_file and standby.tls.key_file go together",
+           [](const Cfg& c) -> std::string {
+             if (c.standby.tls.cert_file.empty() == c.standby.tls.key_file.empty()) return "";
+             return c.standby.tls.cert_file.empty()
+                        ? "standby.tls.key_file is set but standby.tls.cert_file is not"
+                        : "standby.tls.cert_file is set but standby.tls.key_file is not";
+           }},
           {"tls.cert_file", "tls.client_ca_file", "tls.client_ca_file needs tls.cert_file",
            [](const Cfg& c) -> std::string {
              return c.tls.client_ca_file.empty() || !c.tls.cert_file.empty()
@@ -979,8 +1097,26 @@ const Schema<ClientConfig>& client_schema() {
   static const Schema<Cfg> schema = make_schema<Cfg>(
       "client", "Which program this file configures: must be client (the agent).",
       {
-          required(key<Cfg>(TS_FIELD(master), Text{"", &kHostPort},
-                            "The master's timestamp service.")),
+          // Stored twice: the list, and its first entry as `master` (the
+          // address every single-master path uses).
+          required(Key<Cfg>{"master", TextList{&kHostPort, kMaxMasters},
+                            "The master's timestamp service, or a list of masters in order of "
+                            "preference: the agent follows the first that answers, probes the "
+                            "others, fails over to one serving the same timeline (a standby) "
+                            "and back after failover.hold_down_s.",
+                            false,
+                            [](Cfg& c, const Value& v) {
+                              c.masters = std::get<std::vector<std::string>>(v);
+                              c.master = c.masters.empty() ? std::string() : c.masters.front();
+                            }}),
+          key<Cfg>(TS_FIELD(failover.probe_every_s), Duration{4, 0.1, 3600},
+                   "Several masters: the ones not followed are asked this often."),
+          key<Cfg>(TS_FIELD(failover.failures_to_switch), Int{2, 1, 100},
+                   "Several masters: failed exchanges in a row with the followed one before "
+                   "the agent switches to another on the same timeline."),
+          key<Cfg>(TS_FIELD(failover.hold_down_s), Duration{30, 0, 86400},
+                   "Several masters: a more preferred master must answer on the followed "
+                   "timeline this long before the agent goes back to it (no flapping)."),
           key<Cfg>(TS_FIELD(transport), Choice{kTransports, "auto"},
                    "Exchanges over udp (kernel timestamps), grpc (user-space timestamps), "
                    "or auto: UDP while the master offers it and it answers, gRPC otherwise."),
@@ -1087,6 +1223,10 @@ const Schema<ClientConfig>& client_schema() {
                    "master."),
       },
       {
+          {"master", "master", "master names at least one master",
+           [](const Cfg& c) -> std::string {
+             return c.masters.empty() ? "an empty list: name the master's host:port" : "";
+           }},
           cert_and_key_rule<Cfg>(),
           {"tls.ca_file", "tls.cert_file", "tls.cert_file needs tls.ca_file",
            [](const Cfg& c) -> std::string {

@@ -37,10 +37,14 @@ const std::vector<std::string> kMasterKeys = with_common(
     {"listen", "timebase", "realtime_step_threshold_ms", "master_error_ns", "worker_threads",
      "beacon.enabled", "beacon.rate_hz", "beacon.max_streams", "udp.listen", "udp.timestamping",
      "udp.interface", "udp.key_rotation_s", "udp.session_lifetime_s", "metrics.listen",
-     "tls.cert_file", "tls.key_file", "tls.client_ca_file"});
+     "tls.cert_file", "tls.key_file", "tls.client_ca_file", "standby.of", "standby.max_error_us",
+     "standby.transport", "standby.poll.min_s", "standby.poll.max_s", "standby.poll.rpc_timeout_s",
+     "standby.tls.ca_file", "standby.tls.cert_file", "standby.tls.key_file",
+     "standby.tls.server_name", "rejoin.via", "rejoin.wait_s", "rejoin.give_up_s"});
 
 const std::vector<std::string> kClientKeys = with_common({
-    "master", "transport", "udp.master", "udp.timestamping", "udp.interface", "udp.retry_s",
+    "master", "failover.probe_every_s", "failover.failures_to_switch", "failover.hold_down_s",
+    "transport", "udp.master", "udp.timestamping", "udp.interface", "udp.retry_s",
     "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
     "poll.burst", "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
@@ -124,6 +128,7 @@ TEST_F(ConfigTest, MinimalClientEqualsDefaultConstructed) {
   EXPECT_TRUE(r.error.empty());
   ClientConfig expected;
   expected.master = "m:7450";
+  expected.masters = {"m:7450"};
   EXPECT_EQ(*r.value, expected);
 }
 
@@ -176,6 +181,7 @@ TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
   ClientConfig e;
   e.id = "agent-7";
   e.master = "10.0.0.1:7450";
+  e.masters = {"10.0.0.1:7450"};
   e.listen = "0.0.0.0:9000";
   e.segment = "/run/timesync/seg";
   e.poll = {0.25, 8, 0.75, 5};
@@ -389,6 +395,45 @@ TEST_F(ConfigTest, MissingRequiredKeyNamesTheLineOfItsSection) {
   EXPECT_EQ(client_error("\n\nmaster: m:1\n"), at(3, "missing required key 'role'"));
 }
 
+// Several masters (failover) and a standby's keys: lists, their items and
+// the rules between them.
+TEST_F(ConfigTest, MasterListsAndStandbys) {
+  auto r = client("role: client\nmaster: [\"a:7450\", \"b:7450\"]\n"
+                  "failover: {probe_every_s: 0.5, hold_down_s: 3, failures_to_switch: 4}\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->master, "a:7450");
+  EXPECT_EQ(r.value->masters, (std::vector<std::string>{"a:7450", "b:7450"}));
+  EXPECT_EQ(r.value->failover.probe_every_s, 0.5);
+  EXPECT_EQ(r.value->failover.hold_down_s, 3);
+  EXPECT_EQ(r.value->failover.failures_to_switch, 4);
+  EXPECT_EQ(client_error("role: client\nmaster: []\n"),
+            at(2, "key 'master': an empty list: name the master's host:port"));
+  EXPECT_EQ(client_error("role: client\nmaster: [\"a:1\", \"b\"]\n"),
+            at(2, "key 'master': item 2: expected host:port with a port in 1..65535, got 'b'"));
+  EXPECT_EQ(client_error("role: client\nmaster: [\"a:1\", \"a:1\"]\n"),
+            at(2, "key 'master': item 2 ('a:1') repeats item 1"));
+  EXPECT_EQ(client_error("role: client\nmaster: [\"a:1\", [\"b:1\"]]\n"),
+            at(2, "key 'master': item 2: expected a string, got a list"));
+  EXPECT_EQ(client_error("role: client\nmaster: [a:1, b:1, c:1, d:1, e:1, f:1, g:1, h:1, i:1]\n"),
+            at(2, "key 'master': a list of 9 items, at most 8 allowed"));
+
+  auto m = master("role: master\nstandby: {of: \"p:7450\", max_error_us: 500, "
+                  "poll: {min_s: 0.05, max_s: 0.5}}\n");
+  ASSERT_TRUE(m.ok()) << m.error;
+  EXPECT_EQ(m.value->standby.of, "p:7450");
+  EXPECT_EQ(m.value->standby.max_error_us, 500);
+  EXPECT_EQ(m.value->standby.poll.max_s, 0.5);
+  auto j = master("role: master\nrejoin:\n  via: [\"s:7450\"]\n  wait_s: 2\n");
+  ASSERT_TRUE(j.ok()) << j.error;
+  EXPECT_EQ(j.value->rejoin.via, (std::vector<std::string>{"s:7450"}));
+  EXPECT_EQ(master_error("role: master\nstandby: {of: \"p:7450\"}\nrejoin: {via: [\"s:1\"]}\n"),
+            at(3, "key 'rejoin.via': a standby serves its primary's timeline and never re-joins: "
+                  "rejoin.via is for a primary"));
+  EXPECT_EQ(master_error("role: master\nlisten: \"0.0.0.0:7450\"\n"
+                         "standby: {of: \"0.0.0.0:7450\"}\n"),
+            at(3, "key 'standby.of': a master cannot stand by for itself"));
+}
+
 TEST_F(ConfigTest, WrongTypes) {
   const std::string b = kClientBase;
   EXPECT_EQ(client_error(b + "poll:\n  min_s: fast\n"),
@@ -402,7 +447,7 @@ TEST_F(ConfigTest, WrongTypes) {
   EXPECT_EQ(client_error(b + "sim_clock:\n  enabled: maybe\n"),
             at(4, "key 'sim_clock.enabled': expected true or false, got 'maybe'"));
   EXPECT_EQ(client_error("role: client\nmaster: {host: m}\n"),
-            at(2, "key 'master': expected a string, got a map"));
+            at(2, "key 'master': expected a string or a list of strings, got a map"));
   EXPECT_EQ(client_error(b + "log_level: verbose\n"),
             at(3, "key 'log_level': expected one of debug, info, warning, error, got 'verbose'"));
   EXPECT_EQ(client_error(b + "servo:\n  type: lqr\n"),
@@ -733,6 +778,7 @@ TEST(ConfigExamples, ClientExampleLoadsWithEveryKeyAtItsDefault) {
   ASSERT_TRUE(r.ok()) << r.error;
   ClientConfig expected;
   expected.master = r.value->master;
+  expected.masters = {r.value->master};
   EXPECT_EQ(*r.value, expected);
   EXPECT_FALSE(r.value->master.empty());
   const std::string text = read_text(path);

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace timesync::config {
@@ -111,6 +112,30 @@ struct MasterUdp {
   bool operator==(const MasterUdp&) const = default;
 };
 
+// A standby master (standby.hpp in server/): whom it follows and how.
+struct MasterStandby {
+  std::string of;                  // the primary's host:port; "": this master is a primary
+  double max_error_us = 10000;     // serves while its error is below this
+  Transport transport = Transport::kAuto;
+  struct Poll {
+    double min_s = 0.125;
+    double max_s = 1;
+    double rpc_timeout_s = 0.5;
+    bool operator==(const Poll&) const = default;
+  };
+  Poll poll;
+  ClientTls tls;                   // to the primary, and to rejoin.via
+  bool operator==(const MasterStandby&) const = default;
+};
+
+// A primary back on a new timeline re-joins the fleet's through a standby.
+struct MasterRejoin {
+  std::vector<std::string> via;    // standbys to ask at start (host:port)
+  double wait_s = 5;
+  double give_up_s = 60;
+  bool operator==(const MasterRejoin&) const = default;
+};
+
 struct MasterConfig {
   std::string id;                        // empty: the program uses the hostname
   std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
@@ -122,6 +147,8 @@ struct MasterConfig {
   MasterUdp udp;
   Metrics metrics;
   MasterTls tls;
+  MasterStandby standby;
+  MasterRejoin rejoin;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const MasterConfig&) const = default;
@@ -198,8 +225,17 @@ struct ClientConfig {
     double retry_s = 30;         // after a fallback to gRPC, UDP again this much later
     bool operator==(const Udp&) const = default;
   };
+  // Several masters (FailoverLink in client/): probed, failed over, failed back.
+  struct Failover {
+    double probe_every_s = 4;
+    int failures_to_switch = 2;
+    double hold_down_s = 30;
+    bool operator==(const Failover&) const = default;
+  };
   std::string id;                          // empty: the program uses the hostname
-  std::string master;                      // required, host:port
+  std::string master;                      // required, host:port: masters' first
+  std::vector<std::string> masters;        // in order of preference (at least one)
+  Failover failover;
   Transport transport = Transport::kAuto;
   Udp udp;
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
