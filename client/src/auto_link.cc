@@ -79,6 +79,7 @@ LinkResult AutoLink::exchange() {
     }
     // The name and the offer come from gRPC; the timeline from this answer.
     r.ex.master.id = master_.id;
+    r.ex.master.role = master_.role;
     r.ex.master.udp_port = master_.udp_port;
     r.ex.master.udp_authenticated = master_.udp_authenticated;
     return r;

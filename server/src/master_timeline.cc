@@ -15,6 +15,36 @@ MasterTimeline::MasterTimeline(std::unique_ptr<TimeSource> source, uint64_t init
       ref_diff_(source_->now_ns() - host_raw_now_ns()),
       epoch_(initial_epoch) {}
 
+MasterTimeline::MasterTimeline(const TimelineFollower& follower)
+    : source_(make_monotonic_raw_source()),
+      follower_(&follower),
+      threshold_ns_(0),
+      ref_diff_(0),
+      epoch_(0) {}
+
+MasterTimeline::Reading MasterTimeline::plain(int64_t ns, uint64_t epoch, bool ambiguous) {
+  Reading r;
+  r.ns = ns;
+  r.epoch = epoch;
+  r.ambiguous = ambiguous;
+  return r;
+}
+
+MasterTimeline::Reading MasterTimeline::follow(int64_t host_raw_ns) const {
+  const TimelineFollower::At a = follower_->at(host_raw_ns);
+  Reading r;
+  r.epoch = a.epoch;
+  if (!a.ok) {
+    r.unavailable = true;
+    r.ambiguous = true;  // nothing to serve: whoever checks only that skips it too
+    r.why = a.why;
+    return r;
+  }
+  r.ns = a.ns;
+  r.error_ns = a.error_ns;
+  return r;
+}
+
 bool MasterTimeline::tight_diff(int64_t* ns, int64_t* diff) const {
   // Raw, source, raw: the source is compared with the midpoint of the two raw
   // reads. A thread preempted between them would see the gap as a jump and
@@ -27,8 +57,9 @@ bool MasterTimeline::tight_diff(int64_t* ns, int64_t* diff) const {
 }
 
 MasterTimeline::Reading MasterTimeline::read() const {
+  if (follower_ != nullptr) return follow(host_raw_now_ns());
   if (threshold_ns_ <= 0) {
-    return {source_->now_ns(), epoch_.load(std::memory_order_acquire), false};
+    return plain(source_->now_ns(), epoch_.load(std::memory_order_acquire), false);
   }
   const uint64_t before = epoch_.load(std::memory_order_acquire);
   int64_t ns = 0, diff = 0;
@@ -42,15 +73,16 @@ MasterTimeline::Reading MasterTimeline::read() const {
   }
   // A step detected while we read leaves it open which timeline ns is on.
   const uint64_t after = epoch_.load(std::memory_order_acquire);
-  return {ns, before, before != after};
+  return plain(ns, before, before != after);
 }
 
 MasterTimeline::Reading MasterTimeline::at_host_raw(int64_t raw_ns) const {
+  if (follower_ != nullptr) return follow(raw_ns);
   const uint64_t before = epoch_.load(std::memory_order_acquire);
   if (threshold_ns_ > 0) check();  // a step since would change the mapping below
   const int64_t ns = source_->from_host_raw_ns(raw_ns);
   const uint64_t after = epoch_.load(std::memory_order_acquire);
-  return {ns, before, before != after};
+  return plain(ns, before, before != after);
 }
 
 void MasterTimeline::on_jump() const {

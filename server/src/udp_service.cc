@@ -202,18 +202,23 @@ void UdpService::run() {
       continue;
     }
     const MasterTimeline::Reading t1 = timeline_.at_host_raw(c1.raw_ns);
+    if (t1.unavailable) {
+      drop("unavailable");  // a standby with nothing to serve
+      continue;
+    }
     if (t1.ambiguous) {
       drop("stepped");
       continue;
     }
+    const Identity who = current(who_, timeline_);
     const wire::SessionKey* key = req->key ? &*req->key : nullptr;
     wire::Response resp;
     resp.sequence = req->sequence;
     resp.t1_ns = t1.ns;
     resp.epoch = t1.epoch;
     resp.instance = who_.instance;
-    resp.master_error_ns = who_.master_error_ns;
-    resp.timebase = who_.realtime ? wire::Timebase::kRealtime : wire::Timebase::kMonotonic;
+    resp.master_error_ns = who.master_error_ns + t1.error_ns;
+    resp.timebase = who.realtime ? wire::Timebase::kRealtime : wire::Timebase::kMonotonic;
     wire::Result<wire::Datagram> out = wire::make_response(resp, key);
     if (!out.ok()) {
       drop("encode");
@@ -236,6 +241,10 @@ void UdpService::run() {
       continue;
     }
     const MasterTimeline::Reading t2 = timeline_.at_host_raw(c2.raw_ns);
+    if (t2.unavailable) {
+      drop("unavailable");
+      continue;
+    }
     if (t2.ambiguous || t2.epoch != t1.epoch) {
       drop("stepped");
       continue;
@@ -246,7 +255,8 @@ void UdpService::run() {
     fu.epoch = t2.epoch;
     // A simulated or slewed timeline runs at its own rate: the conversion's
     // raw uncertainty is worth about as much of its time.
-    fu.master_error_ns = who_.master_error_ns +
+    // A standby adds its own error at t1 and t2.
+    fu.master_error_ns = who.master_error_ns + std::max(t1.error_ns, t2.error_ns) +
                          static_cast<uint64_t>(std::max(c1.uncertainty_ns, c2.uncertainty_ns)) + 1;
     out = wire::make_follow_up(fu, key);
     if (!out.ok()) {

@@ -91,9 +91,11 @@ class AgentProcess : public Daemon {
   std::string segment() const { return dir_ + "/" + name_ + ".segment"; }
   // role, id, master, listen and segment, then `extra` (YAML lines, each
   // ending in "\n"; kSimulatedAgent for most tests).
+  // A master target starting with '[' is a YAML list of masters, as is.
   void start(const std::string& extra, const std::string& id = "test-agent") {
-    launch(TIMESYNC_AGENT_BIN, "role: client\nid: " + id + "\nmaster: \"" + master_ +
-                                   "\"\nlisten: \"" + target() + "\"\nsegment: " + segment() +
+    const std::string master = master_.front() == '[' ? master_ : "\"" + master_ + "\"";
+    launch(TIMESYNC_AGENT_BIN, "role: client\nid: " + id + "\nmaster: " + master +
+                                   "\nlisten: \"" + target() + "\"\nsegment: " + segment() +
                                    "\n" + extra);
   }
 
