@@ -13,7 +13,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from timesync_testbed import chrony, cli, configs, honesty, network, probes, processes, report, scenarios, truth  # noqa: E402,E501
+from timesync_testbed import (chrony, cli, configs, honesty, network, probes, processes, report,  # noqa: E402
+                              scenarios, transports, truth)
 
 ENTRY = os.path.join(HERE, "timesync-testbed")
 
@@ -165,7 +166,8 @@ class Refusals(unittest.TestCase):
 class CommandLine(unittest.TestCase):
     def test_every_family_has_its_command_and_defaults(self):
         ap = cli.parser()
-        for argv, agents in ((["run"], 2), (["start-error"], 4), (["honesty"], 8), (["servo-compare"], 2)):
+        for argv, agents in ((["run"], 2), (["start-error"], 4), (["honesty"], 8), (["servo-compare"], 2),
+                             (["transports"], 4)):
             a = ap.parse_args(argv)
             self.assertIsNone(a.agents)
             self.assertEqual(a.default_agents, agents, argv)
@@ -287,6 +289,70 @@ class Honesty(unittest.TestCase):
     def test_pooled_ignores_segments_that_served_nothing(self):
         p = truth.pooled([self.segment(0, 0, None, None, None, {"TS_E_NO_SEGMENT": 5})])
         self.assertEqual((p["served"], p["worst_ratio"], p["mean_bound_us"], p["reads"]), (0, None, None, 5))
+
+
+class Transports(unittest.TestCase):
+    """The three-column command's pure parts on a synthetic run."""
+
+    def test_plan_runs_the_same_crystals_on_both_paths(self):
+        plan = transports.agent_plan(2, 2)
+        self.assertEqual([(p["path"], p["crystal"], p["name"]) for p in plan],
+                         [("grpc", 0, "grpc-camera"), ("grpc", 1, "grpc-sensor"),
+                          ("udp", 0, "udp-camera"), ("udp", 1, "udp-sensor")])
+        a = [configs.agent_config(i, "m:1", scenarios.BY_NAME["idle"], 10, p["set"], None, None, p["crystal"],
+                                  p["name"]) for i, p in enumerate(plan)]
+        self.assertEqual(a[0]["sim_clock"], a[2]["sim_clock"])
+        self.assertEqual((a[2]["id"], a[2]["transport"]), ("udp-camera", "udp"))
+        self.assertEqual(len({c["listen"] for c in a} | {c["segment"] for c in a}), 8)
+        a = cli.parser().parse_args(["transports", "--udp-agents", "3", "--no-chrony"])
+        self.assertEqual((a.default_agents, a.grpc_agents, a.udp_agents, a.no_chrony), (4, 2, 3, True))
+
+    def test_bound_under_50us_and_frequency_after_the_step(self):
+        s = 1_000_000_000
+        # The monitor started 0.2 s after the agent; bound under 50 us at trace t = 0.6.
+        readings = [(0.4, 100, 400_000), (0.5, 100, 60_000), (0.6, 100, 40_000), (0.7, 100, 70_000)]
+        self.assertAlmostEqual(transports.first_bound_under(readings, 50_000, 10 * s, 10 * s + s // 5), 0.8)
+        self.assertIsNone(transports.first_bound_under(readings[:2], 50_000, 0, 0))
+        status = [{"t": t, "freq": f, "freq_truth": ft} for t, f, ft in
+                  [(9.5, 20.0, 20.0), (10.5, 21.0, 25.0), (20.0, 24.95, 25.0), (30.0, 24.5, 25.0),
+                   (31.0, 24.97, 25.0), (32.0, 25.02, 25.0), (40.0, 24.0, 20.0)]]
+        r = transports.freq_after_step(status, 10.0, 20.0)
+        self.assertAlmostEqual(r["abs_err_ppm"], 0.5)
+        self.assertAlmostEqual(r["at_s"], 20.0)
+        self.assertAlmostEqual(r["within_0_1_ppm_after_s"], 21.0)  # until the truth steps back
+
+    def test_summary_table_and_master_split(self):
+        s = 1_000_000_000
+        seg = {"abs_err_p50_ns": 1000, "abs_err_p99_ns": 4000, "abs_err_max_ns": 5000, "served": 900,
+               "violations": 0, "worst_ratio": 0.4, "mean_bound_ns": 12000}
+        agent = {"time_to_sync_s": 0.3, "violations": 0, "freq_ppm": 20.01, "freq_truth_ppm": 20.0}
+        tracking = [(s + k * s // 4, (-1) ** k * 2.0, 10.0) for k in range(40)] + [(11 * s, 30.0, 10.0)]
+        res = {"scenario": "idle", "title": "t", "duration_s": 10, "events": [], "work": "/w",
+               "origin_raw_ns": 0, "monitor_start_raw_ns": 0, "agent_start_raw_ns": [0, 0],
+               "segments": [seg, dict(seg, abs_err_p99_ns=8000)], "agents": [agent, agent],
+               "master": {"cpu_pct": 1.0},
+               "master_threads": scenarios.master_split(7, 9, {7: 1.0, 8: 2.0, 9: 3.0}, {7: 1.5, 8: 2.2, 9: 3.1},
+                                                        {"grpc": 10, "udp": 100, "udp_answered": 99},
+                                                        {"grpc": 110, "udp": 1100, "udp_answered": 1099}, 10, True),
+               "chrony": {"start_raw_ns": 0, "synced_raw_ns": s, "tracking": tracking,
+                          "abs_offset_p50_us": 1, "abs_offset_p99_us": 2}}
+        plan = transports.agent_plan(1, 1)
+        trace = {"seg": {1: [(0.1, 10, 30_000)]}, "status": {}}
+        row = transports.summarize(res, plan, trace, False)
+        m = row["master_threads"]
+        self.assertAlmostEqual(m["grpc_us_per_request"], 2000.0)   # 0.2 s over 100 requests
+        self.assertAlmostEqual(m["udp_us_per_request"], 100.0)     # 0.1 s over 1000
+        self.assertEqual((row["agents"][1]["bound_under_50us_s"], row["agents"][0]["bound_under_50us_s"]),
+                         (0.1, None))
+        self.assertAlmostEqual(row["agents"][1]["bound_over_p99"], 1.5)
+        c = row["chrony"]
+        self.assertEqual((c["time_to_sync_s"], c["p50_us"], c["outside_own_bound"]), (1.0, 2.0, 1))
+        self.assertEqual(transports.path_worst(row, "udp", "p99_us"), 8.0)
+        md = transports.markdown([row]).splitlines()
+        self.assertIn("| idle | grpc | grpc-camera | 0.30 | - | 1.0 / 4.0 / 5.0 | 0 of 900 | 12.0 | 3.00 |", md)
+        self.assertIn("| | chrony | chronyd -x | 1.00 | - | 2.0 / 2.0 / 30.0 | 1 of 41 (own bound) | 10.0 | 5.00 |", md)
+        self.assertIn("| idle | 10.0 | 2000.0 | 100.0 | 100.0 | 1.00 | - |", md)
+        self.assertIsNone(scenarios.master_split(7, None, {}, {}, None, None, 10, True))
 
 
 if __name__ == "__main__":

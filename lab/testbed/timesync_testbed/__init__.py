@@ -12,6 +12,9 @@ millisecond with the bound.
     timesync-testbed run [--scenario NAME] [--duration S] [--chrony]
                          [--probe PERIOD_MS] [--calibrate]
     timesync-testbed bench [--scenarios A,B] [--duration S]
+    timesync-testbed transports [--scenarios A,B] [--duration S] [--grpc-agents N] [--udp-agents N]
+                                gRPC agents, UDP agents and chrony at once through the
+                                same impairment; the master's CPU per request of each
     timesync-testbed compare [--scenarios idle,jitter] [--duration S]
                          [--modes polling,polling-fast,beacon] [--beacon-rate-hz R] [--repeat N]
                                 polling vs beacon mode with the same agents and
@@ -48,5 +51,5 @@ Modules: network (namespaces), processes (processes, signals, lock, cgroups,
 binaries), configs (agent and master YAML), scenarios (definitions and the
 runner), truth (the truth monitor and its output), chrony, probes, report
 (tables, SVG), cli; one per command family: bench (run, bench, check),
-compare, legs, start_error, servo_compare, honesty.
+transports, compare, legs, start_error, servo_compare, honesty.
 """

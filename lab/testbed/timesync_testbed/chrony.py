@@ -33,7 +33,12 @@ class ChronyTracker(threading.Thread):
     def __init__(self, sock, settle_s):
         super().__init__(daemon=True)
         self.sock, self.settle_s = sock, settle_s
-        self.samples = []  # (t since start, |system time| in us)
+        self.samples = []  # (t since start, |system time| in us), from settle_s after the first source
+        # Every answer from the first source on: (host CLOCK_MONOTONIC_RAW ns,
+        # system time in us (signed), chrony's own bound in us: root delay / 2
+        # + root dispersion, what it reports as its maximum error).
+        self.raw = []
+        self.synced_raw_ns = None  # the first answer with a source
         self.stop = threading.Event()
 
     def run(self):
@@ -46,8 +51,15 @@ class ChronyTracker(threading.Thread):
             # Stratum 0 (field 2): not synchronised to the server yet.
             if r.returncode != 0 or len(f) < 5 or f[2] == "0":
                 continue
+            raw = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
             now = time.monotonic() - t0
             synced_at = now if synced_at is None else synced_at
+            self.synced_raw_ns = self.synced_raw_ns or raw
+            try:
+                bound = (abs(float(f[10])) / 2 + float(f[11])) * 1e6 if len(f) > 11 else None
+            except ValueError:
+                bound = None
+            self.raw.append((raw, float(f[4]) * 1e6, bound))
             if now - synced_at >= self.settle_s:
                 self.samples.append((now, abs(float(f[4])) * 1e6))
 

@@ -90,11 +90,15 @@ def agent_base(name, master_target, listen, segment, freq_ppm, offset_s, sim_see
     return cfg
 
 
-def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None, udp_target=None):
-    """Scenario agent i's configuration as nested dicts; overrides are "a.b=value"."""
-    freq, offset = crystal(i)
-    cfg = agent_base(agent_name(i), master_target, f"{Network.agent_ip(i)}:{AGENT_PORT}",
-                     segment_path(i), freq, offset, i + 1, udp_target=udp_target)
+def agent_config(i, master_target, sc, duration, overrides=(), calibration_ns=None, udp_target=None,
+                 crystal_index=None, name=None):
+    """Scenario agent i's configuration as nested dicts; overrides are "a.b=value".
+    crystal_index: whose crystal (frequency, offset and wander seed) it runs,
+    by default its own; name: its id, by default the crystal's name."""
+    k = i if crystal_index is None else crystal_index
+    freq, offset = crystal(k)
+    cfg = agent_base(name or agent_name(k), master_target, f"{Network.agent_ip(i)}:{AGENT_PORT}",
+                     segment_path(i), freq, offset, k + 1, udp_target=udp_target)
     if sc.drift_step_ppm:
         cfg["sim_clock"].update({"step_every_s": round(duration * 0.4, 3), "step_ppm": sc.drift_step_ppm})
     if calibration_ns is not None:

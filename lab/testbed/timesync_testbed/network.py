@@ -23,6 +23,7 @@ MASTER_UDP_PORT = 17452  # the master's UDP exchanges (transport udp or auto)
 PROXY_PORT = 17460       # the netem proxy in front of MASTER_PORT (TCP)...
 UDP_PROXY_PORT = 17462   # ... and in front of MASTER_UDP_PORT, with the same impairment
 CHRONY_PROXY_PORT = 11123
+MASTER_METRICS_PORT = 17470  # the master's Prometheus text, when a command asks for it (127.0.0.1)
 AGENT_PORT = 17451  # the first agent of a SoM; the next ones count up
 MAX_SOMS = 200      # 10.213.0.11 .. 10.213.0.210
 SEGMENT_PREFIX = "timesync-" + PREFIX  # /dev/shm/timesync-tsb-*

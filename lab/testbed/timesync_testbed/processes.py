@@ -143,6 +143,51 @@ def master_served(log_text):
     return (int(m[-1][0]), int(m[-1][1])) if m else (None, None)
 
 
+def thread_cpu_s(pid):
+    """{tid: CPU time in s} of every thread of a live process ({} once gone):
+    the scheduler's run time (schedstat, ns), not utime + stime, whose 10 ms
+    ticks are too coarse for a thread that runs microseconds per packet."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[int(tid)] = int(f.read().split()[0]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+SYS_PPOLL = 271  # x86_64
+
+
+def thread_in_ppoll(pid, tries=40, gap_s=0.005):
+    """The thread of pid found most often blocked in ppoll(2), or None: the
+    master's UDP service waits there (netstamp's receive), while gRPC's
+    threads wait in epoll_wait and futex, the main loop in clock_nanosleep
+    and the signal thread in sigtimedwait. Reads /proc/PID/task/TID/syscall
+    (root)."""
+    hits = {}
+    for _ in range(tries):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return None
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                    nr = f.read().split()[0]
+            except (OSError, IndexError):
+                continue
+            if nr == str(SYS_PPOLL):
+                hits[int(tid)] = hits.get(int(tid), 0) + 1
+        time.sleep(gap_s)
+    return max(hits, key=hits.get) if hits else None
+
+
 # ------------------------------------------------------------------ cgroups --
 
 def make_cpu_cgroup(name, quota_us, period_us):

@@ -60,21 +60,30 @@ def print_result(r):
 def svg_plot(trace_path, res, svg_path):
     """True error and +-bound over time, one panel per agent."""
     rows = [json.loads(l) for l in open(trace_path)]
-    agents = res["agents"]
+    panels = []
+    for ai, ag in enumerate(res["agents"]):
+        pts = [(r["t"], r["e"] / 1e3, r["b"] / 1e3) for r in rows if r["k"] == "r" and r.get("a") == ai]
+        panels.append((f'{res["scenario"]}: {ag["agent_id"]} — true error (blue) and ±bound (grey), us', pts))
+    svg_panels(panels, res["duration_s"], res["events"], svg_path)
+
+
+def svg_panels(panels, dur, events, svg_path):
+    """One panel per (title, [(t s, error us, bound us or None)]): the error
+    in blue, +-bound in grey, events as red dashed lines."""
     W, H, PAD_L, PAD_R, PAD_T, PAD_B = 900, 220, 70, 20, 30, 35
-    total_h = H * len(agents)
-    dur = res["duration_s"]
+    total_h = H * len(panels)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" '
              f'font-family="sans-serif" font-size="11">',
              f'<rect width="{W}" height="{total_h}" fill="white"/>']
-    for ai, ag in enumerate(agents):
-        pts = [r for r in rows if r["k"] == "r" and r["a"] == ai]
+    for ai, (title, pts) in enumerate(panels):
         # About one point per pixel column; each keeps its bucket's largest |error|.
         k = max(1, len(pts) // 900)
-        pts = [max(pts[j:j + k], key=lambda r: abs(r["e"])) for j in range(0, len(pts), k)]
+        pts = [max(pts[j:j + k], key=lambda r: abs(r[1])) for j in range(0, len(pts), k)]
         y0 = ai * H
-        bounds = sorted(r["b"] for r in pts)
-        span_us = max((pct(bounds, 0.98) or 100) / 1e3 * 1.3, 1.0)
+        bounds = sorted(r[2] for r in pts if r[2] is not None)
+        errs = sorted(abs(r[1]) for r in pts)
+        ref = pct(bounds, 0.98) if bounds else pct(errs, 0.98)
+        span_us = max((ref or 100) * 1.3, 1.0)
         ph = H - PAD_T - PAD_B
         pw = W - PAD_L - PAD_R
 
@@ -85,20 +94,19 @@ def svg_plot(trace_path, res, svg_path):
             us = max(-span_us, min(span_us, us))
             return y0 + PAD_T + ph / 2 - (us / span_us) * ph / 2
 
-        title = (f'{res["scenario"]}: {ag["agent_id"]} — true error (blue) and ±bound (grey), us; '
-                 f'clipped at ±{span_us:.0f} us')
-        parts.append(f'<text x="{PAD_L}" y="{y0 + 18}" font-size="12">{title}</text>')
+        parts.append(f'<text x="{PAD_L}" y="{y0 + 18}" font-size="12">{title}; clipped at ±{span_us:.0f} us'
+                     f'</text>')
         parts.append(f'<rect x="{PAD_L}" y="{y0 + PAD_T}" width="{pw}" height="{ph}" '
                      f'fill="none" stroke="#999"/>')
         for frac in (-1, -0.5, 0, 0.5, 1):
             v = frac * span_us
             parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" '
                          f'stroke="#eee"/><text x="{PAD_L - 5}" y="{Y(v) + 4:.1f}" '
-                         f'text-anchor="end">{v:.0f}</text>')
+                         f'text-anchor="end">{v:.{0 if span_us >= 10 else 1}f}</text>')
         step = 10 if dur > 30 else 5
         for t in range(0, int(dur) + 1, step):
             parts.append(f'<text x="{X(t):.1f}" y="{y0 + H - PAD_B + 14}" text-anchor="middle">{t} s</text>')
-        for ev in res["events"]:
+        for ev in events:
             parts.append(f'<line x1="{X(ev["t"]):.1f}" x2="{X(ev["t"]):.1f}" y1="{y0 + PAD_T}" '
                          f'y2="{y0 + PAD_T + ph}" stroke="#d62728" stroke-dasharray="3,3"/>')
 
@@ -117,9 +125,8 @@ def svg_plot(trace_path, res, svg_path):
                     parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width}" '
                                  f'points="{" ".join(r)}"/>')
 
-        polyline([(r["t"], r["b"] / 1e3) for r in pts], "#888", 1)
-        polyline([(r["t"], -r["b"] / 1e3) for r in pts], "#888", 1)
-        polyline([(r["t"], r["e"] / 1e3) for r in pts], "#1f77b4", 1)
+        polyline([(r[0], r[2]) for r in pts if r[2] is not None], "#888", 1)
+        polyline([(r[0], -r[2]) for r in pts if r[2] is not None], "#888", 1)
+        polyline([(r[0], r[1]) for r in pts], "#1f77b4", 1)
     parts.append("</svg>")
     write(svg_path, "\n".join(parts) + "\n")
-

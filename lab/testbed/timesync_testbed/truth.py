@@ -11,12 +11,17 @@ import json
 from .network import AGENT_PORT, Network
 
 
-def targets_argv(bed, work, agents, duration, origin, settle_s=5, interval_ms=500):
+def targets_argv(bed, work, agents, duration, origin, settle_s=5, interval_ms=500, segments=()):
     """The scenario runner's monitor: every agent through its AgentService
-    (status lines, trace) and its segment, truth from the master's YAML."""
+    (status lines, trace) and its segment, truth from the master's YAML.
+    segments: paths also read directly from the monitor's start (retried
+    until they exist), so their entries count every reading ever served;
+    a target's segment is read only once a status line named it."""
     targets = []
     for i in range(agents):
         targets += ["--target", f"{Network.agent_ip(i)}:{AGENT_PORT}"]
+    for s in segments:
+        targets += ["--segment", s]
     return [bed.bin["monitor"], *targets, "--duration-s", str(duration),
             "--interval-ms", str(interval_ms), "--settle-s", str(settle_s),
             "--truth-master-config", f"{work}/master.yaml", "--sim-origin-ns", str(origin),
