@@ -73,13 +73,15 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::string& agent_id,
                      .Register(r)),
       masters_(prometheus::BuildGauge()
                    .Name("timesync_agent_master")
-                   .Help("Each configured master: 2 followed, 1 answering, 0 silent.")
+                   .Help("Each configured master (preference: its place in the master "
+                         "list, 1 first): 2 followed, 1 answering, 0 silent.")
                    .Register(r)),
       link_failures_(prometheus::BuildCounter()
                          .Name("timesync_agent_exchange_failures_total")
                          .Help("Exchanges that gave no sample, by why: unreachable, timeout, "
                                "refused, not_a_master, bad_answer, unauthenticated, stepped.")
                          .Register(r)) {
+  master_ = master;
   auto& envelope = prometheus::BuildGauge()
                        .Name("timesync_agent_frequency_envelope_ppm")
                        .Help("Edges of the hard frequency envelope, ppm: every frequency the "
@@ -149,8 +151,12 @@ void AgentMetrics::update(const AgentStatusInfo& st) {
   advance(rpc_failures_, st.rpc_failures, &failures_seen_);
   const int active = st.alarm_active ? reason_index(st.alarm_reason) : -1;
   for (int i = 0; i < kReasons; ++i) alarm_active_[i]->Set(i == active ? 1 : 0);
-  for (const MasterView& m : st.masters) {
-    prometheus::Gauge& g = masters_.Add({{"target", m.target}});
+  // One master: it is always the one followed.
+  if (st.masters.empty()) masters_.Add({{"target", master_}, {"preference", "1"}}).Set(2);
+  for (size_t i = 0; i < st.masters.size(); ++i) {
+    const MasterView& m = st.masters[i];
+    prometheus::Gauge& g =
+        masters_.Add({{"target", m.target}, {"preference", std::to_string(i + 1)}});
     g.Set(m.followed ? 2 : m.answering ? 1 : 0);
   }
   answer_age_.Set(st.since_last_answer_s);

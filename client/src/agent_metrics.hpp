@@ -78,6 +78,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Gauge>& transport_;
   prometheus::Gauge* transport_now_ = nullptr;
   std::string transport_labels_;
+  std::string master_;  // the first (or only) configured master
   prometheus::Family<prometheus::Gauge>& masters_;
   prometheus::Family<prometheus::Counter>& link_failures_;
   uint64_t link_errors_seen_[8] = {};

@@ -191,6 +191,7 @@ def main():
         agent_job, agent_inst = "timesync-agent", "camera:7461"
         master_job, master_inst = "timesync-master", "coordinator:7460"
         names = ["TimesyncOutOfSync", "TimesyncErrorBoundHigh", "TimesyncMasterUnreachable",
+                 "TimesyncFailedOver", "TimesyncSplitBrain",
                  "TimesyncAgentDown", "TimesyncTargetsMissing"]
 
         def expect(t, fired):
