@@ -140,6 +140,7 @@ constexpr std::array<std::string_view, 2> kTimebases{"monotonic", "realtime"};
 constexpr std::array<std::string_view, 2> kServoTypes{"pll", "kalman"};
 constexpr std::array<std::string_view, 3> kTransports{"auto", "grpc", "udp"};
 constexpr std::array<std::string_view, 4> kTimestampings{"auto", "hardware", "software", "user"};
+constexpr std::array<std::string_view, 3> kReferenceSources{"none", "chrony", "ptp"};
 
 // ---- Text rules.
 
@@ -177,6 +178,16 @@ constexpr TextRule kOptionalHostPort{is_empty_or_host_port,
                                      "\"\" (off) or host:port with a port in 1..65535"};
 constexpr TextRule kOptionalFile{is_empty_or_readable_file,
                                  "\"\" or the absolute path of a readable file"};
+bool is_empty_path_or_host_port(std::string_view s) {
+  return s.empty() || (is_absolute_path(s) && s.size() < 108 &&
+                       std::none_of(s.begin(), s.end(), [](char c) {
+                         return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+                       })) ||
+         is_host_port(s);
+}
+constexpr TextRule kReferenceSocket{is_empty_path_or_host_port,
+                                    "\"\" (the daemon's default), an absolute Unix socket path "
+                                    "(under 108 bytes) or IP:port"};
 constexpr TextRule kServerName{is_dns_name_or_empty, "a host name (no spaces, '/' or ':')"};
 bool is_interface_name(std::string_view s) {
   // IFNAMSIZ is 16 with its NUL; no '/' or whitespace (the kernel refuses them).
@@ -1035,6 +1046,26 @@ const Schema<MasterConfig>& master_schema() {
           key<Cfg>(TS_FIELD(rejoin.give_up_s), Duration{60, 1, 86400},
                    "Re-joining ends when the followed standby has had nothing to serve this "
                    "long: the master then serves its own timeline (a new epoch)."),
+          key<Cfg>(TS_FIELD(reference.source), Choice{kReferenceSources, "none"},
+                   "What this master's clock follows, read live for its error against UTC: "
+                   "none, chrony (chronyd's tracking) or ptp (ptp4l's state)."),
+          key<Cfg>(TS_FIELD(reference.socket), Text{"", &kReferenceSocket},
+                   "Where the reference daemon answers: chronyd's command socket (path, or "
+                   "IP:port of its command port) or ptp4l's management socket; \"\": "
+                   "/run/chrony/chronyd.sock or /var/run/ptp4l."),
+          key<Cfg>(TS_FIELD(reference.poll_s), Duration{1, 0.1, 60},
+                   "How often the reference is read."),
+          key<Cfg>(TS_FIELD(reference.max_clock_error_ppm), Real{1, 0.001, 1000},
+                   "How fast the error grows between reads and while the reference is "
+                   "unreachable (chrony's maxclockerror), ppm."),
+          key<Cfg>(TS_FIELD(reference.leap_seconds_file), Text{"/usr/share/zoneinfo/leap-seconds.list", &kOptionalFile},
+                   "The IERS leap-second list giving TAI-UTC and announced leap seconds; "
+                   "\"\": none (TAI-UTC is then published as unknown)."),
+          key<Cfg>(TS_FIELD(reference.ptp.domain), Int{0, 0, 255}, "ptp4l's domainNumber."),
+          key<Cfg>(TS_FIELD(reference.ptp.path_asymmetry), Real{1.0, 0, 1},
+                   "Share of the mean path delay counted as error (an unknown asymmetry: 1)."),
+          key<Cfg>(TS_FIELD(reference.ptp.extra_ns), Int{0, 0, 1'000'000'000},
+                   "Added to the PTP error: PHC-to-system transfer (phc2sys), timestamping."),
       },
       {
           cert_and_key_rule<Cfg>(),
@@ -1080,6 +1111,27 @@ const Schema<MasterConfig>& master_schema() {
              return c.standby.tls.cert_file.empty()
                         ? "standby.tls.key_file is set but standby.tls.cert_file is not"
                         : "standby.tls.cert_file is set but standby.tls.key_file is not";
+           }},
+          {"reference.source", "reference.socket", "reference.socket needs reference.source",
+           [](const Cfg& c) -> std::string {
+             return c.reference.socket.empty() || c.reference.source != ReferenceSource::kNone
+                        ? ""
+                        : "reference.socket is set but reference.source is none";
+           }},
+          {"reference.source", "reference.socket", "a ptp reference's socket is a Unix socket path",
+           [](const Cfg& c) -> std::string {
+             return c.reference.source != ReferenceSource::kPtp || c.reference.socket.empty() ||
+                            is_absolute_path(c.reference.socket)
+                        ? ""
+                        : "ptp4l's management socket is a Unix socket: an absolute path, not '" +
+                              excerpt(c.reference.socket) + "'";
+           }},
+          {"standby.of", "reference.source", "a standby has no reference of its own",
+           [](const Cfg& c) -> std::string {
+             return c.standby.of.empty() || c.reference.source == ReferenceSource::kNone
+                        ? ""
+                        : "a standby serves its primary's timeline and error, not its own "
+                          "clock's: reference.source is for a primary";
            }},
           {"tls.cert_file", "tls.client_ca_file", "tls.client_ca_file needs tls.cert_file",
            [](const Cfg& c) -> std::string {
@@ -1296,6 +1348,7 @@ std::string_view to_string(Timebase v) { return name_of(kTimebases, v); }
 std::string_view to_string(ServoType v) { return name_of(kServoTypes, v); }
 std::string_view to_string(Transport v) { return name_of(kTransports, v); }
 std::string_view to_string(Timestamping v) { return name_of(kTimestampings, v); }
+std::string_view to_string(ReferenceSource v) { return name_of(kReferenceSources, v); }
 
 Loaded<MasterConfig> load_master(const std::string& path) { return load(master_schema(), path); }
 Loaded<ClientConfig> load_client(const std::string& path) { return load(client_schema(), path); }

@@ -40,7 +40,10 @@ const std::vector<std::string> kMasterKeys = with_common(
      "tls.cert_file", "tls.key_file", "tls.client_ca_file", "standby.of", "standby.max_error_us",
      "standby.transport", "standby.poll.min_s", "standby.poll.max_s", "standby.poll.rpc_timeout_s",
      "standby.tls.ca_file", "standby.tls.cert_file", "standby.tls.key_file",
-     "standby.tls.server_name", "rejoin.via", "rejoin.wait_s", "rejoin.give_up_s"});
+     "standby.tls.server_name", "rejoin.via", "rejoin.wait_s", "rejoin.give_up_s",
+     "reference.source", "reference.socket", "reference.poll_s", "reference.max_clock_error_ppm",
+     "reference.leap_seconds_file", "reference.ptp.domain", "reference.ptp.path_asymmetry",
+     "reference.ptp.extra_ns"});
 
 const std::vector<std::string> kClientKeys = with_common({
     "master", "failover.probe_every_s", "failover.failures_to_switch", "failover.hold_down_s",
@@ -158,6 +161,13 @@ TEST(ConfigDefaults, MatchTheSpecification) {
   EXPECT_EQ(m.realtime_step_threshold_ms, 1.0);
   EXPECT_EQ(m.master_error_ns, 0);
   EXPECT_EQ(m.worker_threads, 2);
+  EXPECT_EQ(m.reference.source, ReferenceSource::kNone);
+  EXPECT_EQ(m.reference.socket, "");
+  EXPECT_EQ(m.reference.poll_s, 1);
+  EXPECT_EQ(m.reference.max_clock_error_ppm, 1);
+  EXPECT_EQ(m.reference.leap_seconds_file, "/usr/share/zoneinfo/leap-seconds.list");
+  EXPECT_EQ(m.reference.ptp, (MasterReference::Ptp{0, 1.0, 0}));
+  EXPECT_EQ(m.reference.socket_or_default(), "/run/chrony/chronyd.sock");
 }
 
 TEST_F(ConfigTest, EveryClientKeyReachesItsField) {
@@ -337,6 +347,11 @@ TEST_F(RangeTest, MasterEdges) {
       {"beacon.rate_hz", "0.1", "0.09", "1000", "1000.5", "[0.1, 1000]", {}},
       {"beacon.max_streams", "1", "0", "100000", "100001", "[1, 100000]", {}},
       {"sim_clock.freq_ppm", "-1000", "-1000.001", "1000", "1000.001", "[-1000, 1000]", {}},
+      {"reference.poll_s", "0.1", "0.09", "60", "60.5", "[0.1, 60]", {}},
+      {"reference.max_clock_error_ppm", "0.001", "0.0009", "1000", "1000.1", "[0.001, 1000]", {}},
+      {"reference.ptp.domain", "0", "-1", "255", "256", "[0, 255]", {}},
+      {"reference.ptp.path_asymmetry", "0", "-0.1", "1", "1.1", "[0, 1]", {}},
+      {"reference.ptp.extra_ns", "0", "-1", "1000000000", "1000000001", "[0, 1000000000]", {}},
   };
   for (const Edge& e : edges) check(e, true);
 }
@@ -519,6 +534,44 @@ TEST_F(ConfigTest, MetricsAndTlsKeys) {
   EXPECT_EQ(master_error(m + "tls:\n  cert_file: " + file + "\n  key_file: " + file +
                          "\n  client_ca_file: " + file + "\n"),
             "");
+}
+
+TEST_F(ConfigTest, TheMastersReference) {
+  const std::string m = kMasterBase;
+  auto r = master(m + "reference:\n  source: chrony\n  socket: \"127.0.0.1:323\"\n  poll_s: 0.5\n"
+                      "  max_clock_error_ppm: 15\n  leap_seconds_file: \"\"\n"
+                      "  ptp: {domain: 24, path_asymmetry: 0.1, extra_ns: 500}\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  MasterConfig e;
+  e.reference = {ReferenceSource::kChrony, "127.0.0.1:323", 0.5, 15, "", {24, 0.1, 500}};
+  EXPECT_EQ(*r.value, e);
+  EXPECT_EQ(r.value->reference.socket_or_default(), "127.0.0.1:323");
+
+  r = master(m + "reference:\n  source: ptp\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->reference.socket_or_default(), "/var/run/ptp4l");
+  EXPECT_EQ(to_string(r.value->reference.source), "ptp");
+
+  EXPECT_EQ(master_error(m + "reference:\n  source: gps\n"),
+            at(3, "key 'reference.source': expected one of none, chrony, ptp, got 'gps'"));
+  EXPECT_EQ(master_error(m + "reference:\n  source: chrony\n  socket: chronyd.sock\n"),
+            at(4, "key 'reference.socket': expected \"\" (the daemon's default), an absolute Unix "
+                  "socket path (under 108 bytes) or IP:port, got 'chronyd.sock'"));
+  EXPECT_EQ(master_error(m + "reference:\n  source: chrony\n  socket: /" + std::string(120, 'a') + "\n"),
+            at(4, "key 'reference.socket': expected \"\" (the daemon's default), an absolute Unix "
+                  "socket path (under 108 bytes) or IP:port, got '/" + std::string(39, 'a') + "...'"));
+  EXPECT_EQ(master_error(m + "reference:\n  leap_seconds_file: /nonexistent/leap-seconds.list\n"),
+            at(3, "key 'reference.leap_seconds_file': expected \"\" or the absolute path of a "
+                  "readable file, got '/nonexistent/leap-seconds.list'"));
+  // Cross-key rules.
+  EXPECT_EQ(master_error(m + "reference:\n  socket: /run/chrony/chronyd.sock\n"),
+            at(3, "key 'reference.socket': reference.socket is set but reference.source is none"));
+  EXPECT_EQ(master_error(m + "reference:\n  source: ptp\n  socket: \"127.0.0.1:320\"\n"),
+            at(4, "key 'reference.socket': ptp4l's management socket is a Unix socket: an "
+                  "absolute path, not '127.0.0.1:320'"));
+  EXPECT_EQ(master_error(m + "standby:\n  of: \"10.0.0.1:7450\"\nreference:\n  source: chrony\n"),
+            at(5, "key 'reference.source': a standby serves its primary's timeline and error, not "
+                  "its own clock's: reference.source is for a primary"));
 }
 
 TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {

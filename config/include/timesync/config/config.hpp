@@ -40,12 +40,15 @@ enum class ServoType { kPll, kKalman };
 enum class Transport { kAuto, kGrpc, kUdp };
 // Where UDP timestamps come from: the NIC's clock, the kernel, or user space.
 enum class Timestamping { kAuto, kHardware, kSoftware, kUser };
+// The master's external reference (issue 18): what its own clock follows.
+enum class ReferenceSource { kNone, kChrony, kPtp };
 
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Timebase v);
 std::string_view to_string(ServoType v);
 std::string_view to_string(Transport v);
 std::string_view to_string(Timestamping v);
+std::string_view to_string(ReferenceSource v);
 
 // A simulated oscillator in place of the host clock (tests and demos).
 // With enabled == false (also when the section is absent) the real clock is used.
@@ -136,6 +139,33 @@ struct MasterRejoin {
   bool operator==(const MasterRejoin&) const = default;
 };
 
+// The master's external reference: chronyd (its command socket: tracking) or
+// ptp4l (its management socket), read every poll_s. Its error against UTC
+// grows at max_clock_error_ppm between reads and while the reference is
+// unreachable or unsynchronized. The leap-second list gives TAI-UTC.
+struct MasterReference {
+  ReferenceSource source = ReferenceSource::kNone;
+  // chrony: a Unix socket path or IP:port (the command port); ptp: ptp4l's
+  // Unix socket. "": the daemon's default (default_socket()).
+  std::string socket;
+  double poll_s = 1;
+  double max_clock_error_ppm = 1;  // chrony's maxclockerror default
+  std::string leap_seconds_file = "/usr/share/zoneinfo/leap-seconds.list";
+  struct Ptp {
+    int domain = 0;
+    double path_asymmetry = 1.0;   // of meanPathDelay counted as error (1: nothing known)
+    int64_t extra_ns = 0;          // PHC to system clock (phc2sys), timestamping
+    bool operator==(const Ptp&) const = default;
+  };
+  Ptp ptp;
+  bool operator==(const MasterReference&) const = default;
+  // socket, or the default of the source's daemon.
+  std::string socket_or_default() const {
+    if (!socket.empty()) return socket;
+    return source == ReferenceSource::kPtp ? "/var/run/ptp4l" : "/run/chrony/chronyd.sock";
+  }
+};
+
 struct MasterConfig {
   std::string id;                        // empty: the program uses the hostname
   std::string listen = "0.0.0.0:7450";   // host:port of the gRPC server
@@ -149,6 +179,7 @@ struct MasterConfig {
   MasterTls tls;
   MasterStandby standby;
   MasterRejoin rejoin;
+  MasterReference reference;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const MasterConfig&) const = default;
