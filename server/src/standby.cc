@@ -26,11 +26,12 @@ class Standby::RoleCheck final : public agent::MasterLink {
   agent::LinkResult exchange() override {
     agent::LinkResult r = inner_.exchange();
     if (!r.ok()) return r;
-    const std::string& role = r.ex.master.role;
+    // A master from before roles (none in its answers) cannot be a standby.
+    const std::string role = r.ex.master.role.empty() ? "primary" : r.ex.master.role;
     if (role != want_) {
       agent::LinkResult refused;
       refused.error = agent::LinkError::kRefused;
-      refused.message = "it serves as " + (role.empty() ? std::string("an unnamed role") : role) +
+      refused.message = "it serves as " + role +
                         ", and this master follows only a " + want_ +
                         (want_ == "primary" ? " (following a standby would close a loop)" : "");
       return refused;

@@ -256,6 +256,10 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
   if (a.json) {
     JsonObject o;
     o.str("role", "master")
+        .str("master_role", r.role().empty() ? "primary" : r.role())
+        .str("following", r.following())
+        .boolean("serving", r.serving() || r.role().empty())
+        .str("unavailable", r.unavailable())
         .str("target", target)
         .str("master_id", r.master_id())
         .str("timebase", timebase_name(r.timebase()))
@@ -271,7 +275,10 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
   auto row = [](const char* name, const std::string& v) {
     std::printf("%-16s: %s\n", name, v.c_str());
   };
-  row("Role", fmt("master '%s' (%s)", r.master_id().c_str(), target.c_str()));
+  row("Role", fmt("%s master '%s' (%s)", r.role().empty() ? "primary" : r.role().c_str(),
+                  r.master_id().c_str(), target.c_str()));
+  if (!r.following().empty()) row("Following", r.following());
+  if (!r.role().empty() && !r.serving()) row("Serving", "nothing: " + r.unavailable());
   row("Timebase", fmt("%s, epoch %s, instance %s", timebase_name(r.timebase()),
                       hex(r.master_epoch()).c_str(), hex(r.master_instance()).c_str()));
   row("Time", exact_seconds(r.now_ns()) + " seconds on its timeline");
