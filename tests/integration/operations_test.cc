@@ -235,6 +235,26 @@ TEST_F(Operations, MetricsAndTimesyncctlFollowSyncOutageAndRecovery) {
   EXPECT_EQ(watch.wait(5s), 0) << watch.log();
 }
 
+// timesyncctl waitsync: started before the master exists, it returns 0 once
+// the agent serves within --max-error; without a master it times out with 3.
+TEST_F(Operations, WaitsyncWaitsForSynchronizationAndTimesOutWithoutIt) {
+  start_agent();
+  Process wait({TIMESYNC_CTL_BIN, "waitsync", "--segment", segment(), "--max-error", "1000",
+                "--timeout", "60", "--json"},
+               dir_ + "/waitsync.log");
+  std::string out;
+  EXPECT_EQ(ctl({"waitsync", "--segment", segment(), "--timeout", "0.2"}, &out), 3) << out;
+  EXPECT_NE(out.find("not synchronized"), std::string::npos) << out;
+  start_master();
+  ASSERT_EQ(wait.wait(60s), 0) << wait.log();
+  EXPECT_NE(wait.log().find("\"ok\":true"), std::string::npos) << wait.log();
+  EXPECT_EQ(ctl({"now", "--segment", segment()}, &out), 0) << out;
+  master_.signal(SIGKILL);
+  ASSERT_TRUE(eventually([&] { return ctl({"now", "--segment", segment()}, &out) == 3; }, 10s));
+  EXPECT_EQ(ctl({"waitsync", "--segment", segment(), "--timeout", "0.2"}, &out), 3) << out;
+  EXPECT_EQ(ctl({"waitsync", "--segment", dir_, "--timeout", "5"}, &out), 1) << out;
+}
+
 TEST_F(Operations, SystemdReadinessStatusWatchdogAndStopping) {
   NotifySocket master_sock(dir_ + "/master.notify");
   NotifySocket agent_sock(dir_ + "/agent.notify");

@@ -5,7 +5,12 @@
 //
 //   timesync-run [--segment PATH] (--at TIME | --every PERIOD [--offset D] [--count N])
 //                [--max-error-us N] [--spin-us N] [--launch prefork|spawn] [--no-overlap]
-//                [--quiet] -- COMMAND [ARGS...]
+//                [--quiet] [--wait-sync [--wait-timeout D]] -- COMMAND [ARGS...]
+//
+// --wait-sync first waits until the clock serves timestamps within
+// --max-error-us (the agent just started, or is still synchronizing), for at
+// most --wait-timeout, then plans the start: a unit can start its command
+// with timesync-run at boot without a separate `timesyncctl waitsync`.
 //
 // Everything a start needs (PATH lookup, argv, environment) is prepared before
 // the instant, so what is left after waking is one execve() (--at) or one
@@ -51,6 +56,7 @@
 
 #include "timesync/clock.hpp"
 #include "timesync/sleep.hpp"
+#include "timesync/wait.hpp"
 
 extern char** environ;
 
@@ -70,7 +76,7 @@ void on_signal(int sig) {
 const char* const kUsage =
     "usage: timesync-run [--segment PATH] (--at TIME | --every PERIOD [--offset D] [--count N])\n"
     "                    [--max-error-us N] [--spin-us N] [--launch prefork|spawn] [--no-overlap]\n"
-    "                    [--quiet] -- COMMAND [ARGS...]\n"
+    "                    [--quiet] [--wait-sync [--wait-timeout D]] -- COMMAND [ARGS...]\n"
     "  TIME    synchronized seconds (12345.5), +DURATION from now (+5s), or\n"
     "          next:PERIOD[+OFFSET]: the next multiple of PERIOD, plus OFFSET (next:1m+10s)\n"
     "  PERIOD, D, DURATION: a number with a unit: ns us ms s m h (250ms, 1.5s)\n"
@@ -80,6 +86,8 @@ const char* const kUsage =
     "          ahead waits on a pipe and execs when told\n"
     "  --max-error-us N: refuse while the error bound exceeds N us (default: the agent's limit)\n"
     "  --spin-us N: busy-wait the last N us before the instant (default 50)\n"
+    "  --wait-sync: first wait until synchronized within --max-error-us (for ever, or\n"
+    "          --wait-timeout D), then plan the start (+DURATION counts from then)\n"
     "exit: --at: COMMAND's status; --every: 0 if every COMMAND exited 0, else 1;\n"
     "      64 usage, 65 time already past, 66 no segment, 69 out of sync, 70 internal,\n"
     "      75 timeline stepped while waiting, 126/127 COMMAND not executable/found\n";
@@ -198,6 +206,8 @@ struct Options {
   bool spawn = true;
   bool no_overlap = false;
   bool quiet = false;
+  bool wait_sync = false;
+  int64_t wait_timeout_ns = -1;  // --wait-timeout; -1: for ever
   std::vector<std::string> command;
 };
 
@@ -235,6 +245,8 @@ Options parse(int argc, char** argv) {
       o.spawn = v == "spawn";
     } else if (a == "--no-overlap") o.no_overlap = true;
     else if (a == "--quiet") o.quiet = true;
+    else if (a == "--wait-sync") o.wait_sync = true;
+    else if (a == "--wait-timeout") o.wait_timeout_ns = parse_positive_duration(a, value());
     else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -246,6 +258,7 @@ Options parse(int argc, char** argv) {
   if (o.at.has_value() == (o.every_ns > 0)) usage_error("give exactly one of --at and --every");
   if (o.at && (o.have_offset || o.have_count)) usage_error("--offset and --count go with --every");
   if (o.command.empty()) usage_error("no command to run (put it after --)");
+  if (o.wait_timeout_ns >= 0 && !o.wait_sync) usage_error("--wait-timeout goes with --wait-sync");
   return o;
 }
 
@@ -641,8 +654,35 @@ int run_every(const timesync::Clock& clock, const Options& o, const timesync::Sl
 
 }  // namespace
 
+// --wait-sync: returns once synchronized within --max-error-us; exits with
+// the code of what is still wrong when --wait-timeout passes, or 128+N after
+// signal N.
+void wait_for_sync(const Options& o) {
+  struct sigaction sa {}, old_int {}, old_term {};
+  sa.sa_handler = on_signal;  // no SA_RESTART: the wait ends at once
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  timesync::WaitOptions w;
+  w.path = o.segment;
+  w.max_error_ns = o.max_error_ns;
+  w.timeout_ns = o.wait_timeout_ns;
+  w.stop = &g_stop;
+  const auto r = timesync::wait_synchronized(w);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  if (r.ok()) return;
+  if (r.error() == timesync::Error::kInterrupted) std::exit(128 + static_cast<int>(g_signal));
+  const int code = exit_code_for(r.error());
+  fail(code == kExitInternal ? kExitNoSegment : code,
+       o.segment + ": not synchronized" + (o.max_error_ns ? " within --max-error-us" : "") +
+           (o.wait_timeout_ns >= 0 ? " before --wait-timeout" : "") + ": " +
+           timesync::to_string(r.error()));
+}
+
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.wait_sync) wait_for_sync(o);
   auto clock = timesync::Clock::open(o.segment);
   if (!clock.ok()) {
     fail(exit_code_for(clock.error()) == kExitInternal ? kExitNoSegment : exit_code_for(clock.error()),

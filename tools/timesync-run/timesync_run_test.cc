@@ -214,6 +214,28 @@ TEST_F(TimesyncRunTest, StopsWaitingWhenSyncIsLostAndDoesNotStart) {
   EXPECT_TRUE(stamps().empty());
 }
 
+// --wait-sync: started while the clock is not synchronized, it waits, then
+// starts the command; with --wait-timeout it gives up with 69 and runs nothing.
+TEST_F(TimesyncRunTest, WaitSyncWaitsForSynchronizationBeforePlanningTheStart) {
+  std::string out;
+  EXPECT_EQ(run({"--segment", segment_, "--wait-sync", "--wait-timeout", "200ms", "--at", "+1ms",
+                 "--", TIMESYNC_RUN_STAMP_BIN, stamps_},
+                &out),
+            69);
+  EXPECT_NE(out.find("before --wait-timeout"), std::string::npos) << out;
+  EXPECT_TRUE(stamps().empty());
+  testing::Process p({TIMESYNC_RUN_BIN, "--segment", segment_, "--wait-sync", "--at", "+1ms",
+                      "--", TIMESYNC_RUN_STAMP_BIN, stamps_},
+                     dir_ + "/waitsync.log");
+  publish_live();
+  EXPECT_EQ(p.wait(std::chrono::seconds(20)), 0) << p.log();
+  ASSERT_EQ(stamps().size(), 1u) << p.log();
+  EXPECT_GE(stamps()[0].wake, stamps()[0].target);
+  EXPECT_EQ(run({"--segment", segment_, "--wait-timeout", "1s", "--at", "+1ms", "--", "/bin/true"},
+                &out),
+            64);
+}
+
 TEST_F(TimesyncRunTest, MissingSegmentPastTimeAndMissingCommandHaveTheirOwnCodes) {
   std::string out;
   EXPECT_EQ(run({"--segment", dir_ + "/nope", "--at", "+1s", "--", "/bin/true"}, &out), 66);

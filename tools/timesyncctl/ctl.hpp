@@ -31,6 +31,8 @@ struct Args {
   double timeout_s = 0;
   double duration_s = 0;
   int interval_ms = 1000;
+  bool interval_set = false;  // --interval-ms given
+  double max_error_us = 0;  // waitsync --max-error (0: the agent's own limit)
   config::ClientTls tls;  // --ca/--cert/--key/--server-name
 };
 
@@ -74,5 +76,6 @@ int cmd_now(const Args& a);
 int cmd_watch(const Args& a);
 int cmd_health(const Args& a);
 int cmd_alarms(const Args& a);
+int cmd_waitsync(const Args& a);
 
 }  // namespace timesync::ctl

@@ -6,6 +6,7 @@
 //   timesyncctl health  [TARGET] [--service NAME] [--json]
 //   timesyncctl master  [TARGET] [--json]    GetStatus of a master (default 127.0.0.1:7450)
 //   timesyncctl alarms  [TARGET] [--count N] [--timeout-s S] [--json]
+//   timesyncctl waitsync [--max-error US] [--timeout S] [--segment PATH] [--json]
 //   TLS to a master: --ca FILE [--cert FILE --key FILE] [--server-name NAME]
 //
 // status: what `chronyc tracking` shows, for one agent: master, state, offset,
@@ -13,11 +14,15 @@
 // master (no AgentService) it describes the master instead.
 // now: reads the shared segment through libtimesync, exactly as an application
 // does: the synchronized time and its bound.
+// waitsync: waits until the segment serves timestamps within --max-error us
+// (default: the agent's alarm.max_error_us) or --timeout seconds pass (default:
+// for ever); polls every --interval-ms (default 10 ms).
 // watch: one status line per agent per interval, and every alarm as the agent
 // raises or clears it (WatchAlarms), until Ctrl-C; --json gives JSON lines.
 //
 // Exit codes: 0 ok; 1 RPC failed or segment unreadable; 2 health not SERVING;
-// 3 now: out of sync (timestamps refused); 64 usage.
+// 3 now/waitsync: out of sync (timestamps refused, or not within the timeout);
+// 64 usage.
 // (The test bed's truth monitor is lab/truth-monitor, not installed.)
 #include <algorithm>
 #include <cmath>
@@ -42,10 +47,13 @@ using timesync::ctl::Args;
       "       timesyncctl health  [TARGET] [--service NAME] [--json]\n"
       "       timesyncctl master  [TARGET] [--json]\n"
       "       timesyncctl alarms  [TARGET] [--count N] [--timeout-s S] [--json]\n"
+      "       timesyncctl waitsync [--max-error US] [--timeout S] [--segment PATH] "
+      "[--interval-ms MS] [--json]\n"
       "TARGET is host:port (also --target). Defaults: 127.0.0.1:7450 for master, "
       "127.0.0.1:7451 otherwise.\n"
       "TLS (a master with tls set): --ca FILE [--cert FILE --key FILE] [--server-name NAME]\n"
-      "Exit: 0 ok, 1 RPC/segment error, 2 not SERVING, 3 out of sync (now), 64 usage.\n");
+      "Exit: 0 ok, 1 RPC/segment error, 2 not SERVING, 3 out of sync (now, waitsync), "
+      "64 usage.\n");
   std::exit(why != nullptr ? timesync::ctl::kExitUsage : timesync::ctl::kExitOk);
 }
 
@@ -75,9 +83,13 @@ Args parse(int argc, char** argv) {
     else if (f == "--service") a.service = v();
     else if (f == "--segment") a.segment = v();
     else if (f == "--count") a.count = static_cast<int>(num(f, v()));
-    else if (f == "--timeout-s") a.timeout_s = num(f, v());
+    else if (f == "--timeout-s" || f == "--timeout") a.timeout_s = num(f, v());
+    else if (f == "--max-error") a.max_error_us = num(f, v());
     else if (f == "--duration-s") a.duration_s = num(f, v());
-    else if (f == "--interval-ms") a.interval_ms = std::max(10, static_cast<int>(num(f, v())));
+    else if (f == "--interval-ms") {
+      a.interval_ms = std::max(10, static_cast<int>(num(f, v())));
+      a.interval_set = true;
+    }
     else if (f == "--json") a.json = true;
     else if (f == "--ca") a.tls.ca_file = v();
     else if (f == "--cert") a.tls.cert_file = v();
@@ -107,5 +119,6 @@ int main(int argc, char** argv) {
   if (a.cmd == "health") return ctl::cmd_health(a);
   if (a.cmd == "master") return ctl::cmd_master(a);
   if (a.cmd == "alarms") return ctl::cmd_alarms(a);
+  if (a.cmd == "waitsync") return ctl::cmd_waitsync(a);
   usage(("unknown command '" + a.cmd + "'").c_str());
 }
