@@ -38,6 +38,11 @@ if [ "$what" = test ]; then
     file lintian man-db
     # fuzzing (fuzz/, scripts/fuzz.sh, the fuzz_smoke test): clang and libFuzzer
     clang-14 libclang-rt-14-dev
+    # the Python module's tests, with Debian's /usr/bin/python3
+    python3-cffi
+    # the master's reference and the agent's refclock are tested against a
+    # real chronyd -x (which never touches the clock)
+    chrony
   )
 fi
 missing=()
@@ -50,4 +55,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Installing chrony starts a chronyd that would discipline this host's clock,
+# the truth every test compares against: tests run their own `chronyd -x`.
+if [ "$what" = test ] && systemctl is-enabled chrony >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo systemctl disable --now chrony >/dev/null 2>&1 || true
 fi
