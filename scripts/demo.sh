@@ -61,12 +61,12 @@ for a in camera sensor; do
   "$bin/client/timesync-agent" --config "$cfg/$a.yaml" --sim-origin-ns "$origin" 2>"$dir/$a.log" &
   pids+=("$!")
 done
-# Bounded wait until both agents answer (health SERVING), so the table starts full.
-for port in 17451 17452; do
-  for _ in $(seq 100); do
-    "$bin/tools/timesyncctl" health --target "127.0.0.1:$port" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
+# Wait until both SoMs serve timestamps, as a unit that must not start before
+# would (timesyncctl waitsync: reads the segment like an application, exit 0
+# once synchronized), so the table starts full.
+for a in camera sensor; do
+  "$bin/tools/timesyncctl" waitsync --segment "/dev/shm/timesync-demo-$a" --timeout 30 |
+    sed "s/^/  [$a] /" || true
 done
 # Alarms as the agents stream them (WatchAlarms), prefixed with the agent.
 for a in camera:17451 sensor:17452; do
