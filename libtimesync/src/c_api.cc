@@ -153,6 +153,10 @@ const char* ts_strerror(ts_error err) {
     case TS_E_NO_MEMORY: return "out of memory";
     case TS_E_EPOCH_CHANGED: return "the synchronized timeline stepped (new epoch) while waiting";
     case TS_E_INTERRUPTED: return "wait interrupted (signal or stop flag)";
+    case TS_E_NOT_REGULAR: return "timesync segment (or lock) path is not a regular file (FIFO, device, directory...)";
+    case TS_E_SYMLINK: return "timesync segment (or lock) path is a symbolic link; not followed";
+    case TS_E_HARD_LINK: return "timesync segment (or lock) file has another name (hard link); refused";
+    case TS_E_WRONG_OWNER: return "timesync lock file belongs to another user";
   }
   return "unknown timesync error";
 }

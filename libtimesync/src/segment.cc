@@ -19,6 +19,8 @@
 // loads). That is strictly stronger, and lets TSan check the protocol.
 #include "segment.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
 #include <type_traits>
@@ -77,14 +79,25 @@ void load_identity(const layout::Slot* sl, TransformSnapshot* s) {
   std::memcpy(s->master_id.data(), words, sizeof(words));
 }
 
+template <class Out>
+void load_slot(const layout::Slot* sl, Out* out) {
+  load_transform(sl, out);
+  if constexpr (std::is_same_v<Out, TransformSnapshot>) load_identity(sl, out);
+}
+
+Error check_fixed_header(const layout::Segment* seg) {
+  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
+  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
+  if (load(&seg->size) != layout::kSegmentSize) return Error::kSizeMismatch;
+  return Error::kOk;
+}
+
 // Out is a Transform or a TransformSnapshot; the latter also gets the identity.
 template <class Out>
 Error read_consistent(const layout::Segment* seg, Out* out) {
   // The header is re-checked on every read: a segment overwritten after open
   // must be refused, not interpreted.
-  if (load(&seg->magic) != layout::kMagic) return Error::kBadMagic;
-  if (load(&seg->version) != layout::kVersion) return Error::kBadVersion;
-  if (load(&seg->size) != layout::kSegmentSize) return Error::kSizeMismatch;
+  if (const Error e = check_fixed_header(seg); e != Error::kOk) return e;
   for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
     const uint64_t n = load(&seg->latest, __ATOMIC_ACQUIRE);
     if (n == 0) return Error::kNotInitialized;
@@ -94,13 +107,61 @@ Error read_consistent(const layout::Segment* seg, Out* out) {
       cpu_relax();
       continue;
     }
-    load_transform(sl, out);
-    if constexpr (std::is_same_v<Out, TransformSnapshot>) load_identity(sl, out);
+    load_slot(sl, out);
     fence_acquire();
     if (load(&sl->generation, __ATOMIC_RELAXED) == g1) return Error::kOk;
     cpu_relax();
   }
   return Error::kBusy;
+}
+
+// The file with pread: the whole segment, then the slot's generation again.
+// The buffer is private, so the slot is read from it directly.
+template <class Out>
+Error read_file_consistent(int fd, Out* out, FileHeader* h) {
+  *h = FileHeader{};
+  layout::Segment buf;
+  for (int attempt = 0; attempt < kMaxFileReadAttempts; ++attempt) {
+    const ssize_t n = pread(fd, &buf, sizeof buf, 0);
+    if (n < 0) return Error::kIo;
+    if (const Error e = check_header(&buf, static_cast<size_t>(n)); e != Error::kOk) return e;
+    h->header_ok = true;
+    h->instance = buf.instance;
+    h->flags = buf.flags;
+    const uint64_t latest = buf.latest;
+    if (latest == 0) return Error::kNotInitialized;
+    const layout::Slot* sl = &buf.slots[latest & 1];
+    const uint64_t g1 = sl->generation;
+    if ((g1 & 1) == 0) {
+      uint64_t g2 = 0;
+      const auto at = static_cast<off_t>(offsetof(layout::Segment, slots) +
+                                         (latest & 1) * sizeof(layout::Slot));
+      if (pread(fd, &g2, sizeof g2, at) != sizeof g2) return Error::kTruncated;
+      if (g2 == g1) {
+        load_slot(sl, out);
+        return Error::kOk;
+      }
+    }
+    cpu_relax();
+  }
+  return Error::kBusy;
+}
+
+void store_payload(layout::Slot* sl, const TransformSnapshot& s) {
+  store(&sl->epoch, s.epoch);
+  store(&sl->as_of_local_ns, s.as_of.ns);
+  store(&sl->void_after_local_ns, s.void_after.ns);
+  store(&sl->ref_local_ns, s.ref_local.ns);
+  store(&sl->ref_sync_ns, s.ref_sync.ns);
+  store(&sl->freq_adj_q48, s.freq_adj_q48);
+  store(&sl->bound_at_as_of_ns, s.bound_at_as_of_ns);
+  store(&sl->bound_growth_ppb, s.bound_growth_ppb);
+  store(&sl->max_error_ns, s.max_error_ns);
+  store(&sl->status, static_cast<uint32_t>(s.status));
+  store(&sl->master_instance, s.master_instance);
+  uint64_t words[layout::kMasterIdWords];
+  std::memcpy(words, s.master_id.data(), sizeof(words));
+  for (size_t i = 0; i < layout::kMasterIdWords; ++i) store(&sl->master_id[i], words[i]);
 }
 }  // namespace
 
@@ -133,31 +194,47 @@ void write(layout::Segment* seg, const TransformSnapshot& s) {
   const uint64_t g = load(&sl->generation, __ATOMIC_RELAXED) & ~uint64_t{1};
   store(&sl->generation, g + 1, __ATOMIC_RELAXED);
   fence_release();
-  store(&sl->epoch, s.epoch);
-  store(&sl->as_of_local_ns, s.as_of.ns);
-  store(&sl->void_after_local_ns, s.void_after.ns);
-  store(&sl->ref_local_ns, s.ref_local.ns);
-  store(&sl->ref_sync_ns, s.ref_sync.ns);
-  store(&sl->freq_adj_q48, s.freq_adj_q48);
-  store(&sl->bound_at_as_of_ns, s.bound_at_as_of_ns);
-  store(&sl->bound_growth_ppb, s.bound_growth_ppb);
-  store(&sl->max_error_ns, s.max_error_ns);
-  store(&sl->status, static_cast<uint32_t>(s.status));
-  store(&sl->master_instance, s.master_instance);
-  uint64_t words[layout::kMasterIdWords];
-  std::memcpy(words, s.master_id.data(), sizeof(words));
-  for (size_t i = 0; i < layout::kMasterIdWords; ++i) store(&sl->master_id[i], words[i]);
+  store_payload(sl, s);
   store(&sl->generation, g + 2, __ATOMIC_RELEASE);
   store(&seg->latest, n, __ATOMIC_RELEASE);
 }
 
-void init(layout::Segment* seg, uint32_t writer_pid) {
+bool write_file(int fd, layout::Segment* shadow, const TransformSnapshot& s) {
+  const uint64_t n = shadow->latest + 1;
+  layout::Slot* sl = &shadow->slots[n & 1];
+  const auto slot_at =
+      static_cast<off_t>(offsetof(layout::Segment, slots) + (n & 1) * sizeof(layout::Slot));
+  constexpr size_t kPayload = sizeof(layout::Slot) - sizeof(uint64_t);
+  const uint64_t g = sl->generation & ~uint64_t{1};
+  sl->generation = g + 1;
+  bool ok = pwrite(fd, &sl->generation, 8, slot_at) == 8;
+  store_payload(sl, s);
+  ok = ok && pwrite(fd, reinterpret_cast<const char*>(sl) + 8, kPayload, slot_at + 8) ==
+                 static_cast<ssize_t>(kPayload);
+  sl->generation = g + 2;
+  ok = ok && pwrite(fd, &sl->generation, 8, slot_at) == 8;
+  shadow->latest = n;
+  return ok && pwrite(fd, &shadow->latest, 8, offsetof(layout::Segment, latest)) == 8;
+}
+
+Error read_file(int fd, TransformSnapshot* out, FileHeader* h) {
+  const Error e = read_file_consistent(fd, out, h);
+  return e == Error::kOk ? validate(*out) : e;
+}
+
+Error read_file_transform(int fd, Transform* out, FileHeader* h) {
+  return read_file_consistent(fd, out, h);
+}
+
+void init(layout::Segment* seg, uint32_t writer_pid, uint64_t instance, uint64_t gen_base) {
   std::memset(static_cast<void*>(seg), 0, sizeof(*seg));
   seg->magic = layout::kMagic;
   seg->version = layout::kVersion;
   seg->size = layout::kSegmentSize;
   seg->writer_pid = writer_pid;
   seg->latest = 0;
+  seg->instance = instance;
+  for (layout::Slot& sl : seg->slots) sl.generation = gen_base & ~uint64_t{1};
 }
 
 }  // namespace timesync::segment

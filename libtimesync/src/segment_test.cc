@@ -1,6 +1,9 @@
 // Segment layout, the writer's guarantees, and refusal of bad segments.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -14,6 +17,7 @@
 #include "../../tests/support/child.hpp"
 #include "../../tests/support/test_seed.hpp"
 #include "segment.hpp"
+#include "share.hpp"
 #include "timesync/clock.hpp"
 #include "timesync/segment_layout.hpp"
 #include "timesync/timesync.h"
@@ -98,11 +102,16 @@ TEST_F(SegmentTest, LayoutOnDiskMatchesTheHeader) {
   int64_t ref_sync = 0;
   std::memcpy(&latest, bytes.data() + 16, 8);
   EXPECT_EQ(latest, 2u);  // the writer's initial publish plus ours
+  uint64_t instance = 0, flags = 0;
+  std::memcpy(&instance, bytes.data() + 24, 8);
+  std::memcpy(&flags, bytes.data() + 32, 8);
+  EXPECT_NE(instance, 0u);
+  EXPECT_EQ(flags, layout::kFlagShared);  // a sealed copy is served
   const size_t slot = 64 + 192 * (latest % 2);
   std::memcpy(&generation, bytes.data() + slot, 8);
   std::memcpy(&epoch, bytes.data() + slot + 8, 8);
   std::memcpy(&ref_sync, bytes.data() + slot + 40, 8);
-  EXPECT_EQ(generation, 2u);
+  EXPECT_EQ(generation % 2, 0u);  // complete (they start at a random even number)
   EXPECT_EQ(epoch, 7u);
   EXPECT_EQ(ref_sync, 1'000 * kSec);
   EXPECT_EQ(std::string(bytes.data() + slot + 96), "som-master");
@@ -168,16 +177,19 @@ TEST_F(SegmentTest, OtherUsersReadButCannotWriteReplaceOrRemove) {
         out += ::open(seg.c_str(), O_RDWR) < 0 && errno == EACCES ? "nowrite " : "WRITE ";
         std::string why;
         auto w2 = SegmentWriter::create(seg, &why);
-        out += !w2.ok() && w2.error() == Error::kPermission ? "nowriter " : "WRITER ";
+        // The lock file is the agent's: refused before it is even opened.
+        out += !w2.ok() && w2.error() == Error::kWrongOwner ? "nowriter " : "WRITER ";
         const std::string mine = seg + ".mine";
         const int fd = ::open(mine.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
         if (fd >= 0) ::close(fd);
         out += rename(mine.c_str(), seg.c_str()) != 0 && errno == EPERM ? "noreplace " : "REPLACE ";
-        out += unlink(seg.c_str()) != 0 && errno == EPERM ? "noremove" : "REMOVE";
+        out += unlink(seg.c_str()) != 0 && errno == EPERM ? "noremove " : "REMOVE ";
+        const std::string sock = seg + ".sock";
+        out += unlink(sock.c_str()) != 0 && errno == EPERM ? "nosockremove" : "SOCKREMOVE";
         return out;
       },
       {.drop_privileges = true});
-  EXPECT_EQ(got, "read nowrite nowriter noreplace noremove");
+  EXPECT_EQ(got, "read nowrite nowriter noreplace noremove nosockremove");
   auto c = Clock::open(path_);
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->get_timestamp().ok());  // untouched
@@ -239,7 +251,83 @@ TEST_F(SegmentTest, MissingSegment) { EXPECT_EQ(open_error(), Error::kNoSegment)
 
 TEST_F(SegmentTest, DirectoryIsNotASegment) {
   fs::create_directory(path_);
-  EXPECT_EQ(open_error(), Error::kIo);
+  EXPECT_EQ(open_error(), Error::kNotRegular);
+}
+
+// The copy readers map: nobody, not even root, can resize it or write it
+// (the writer's own mapping, made before sealing, is the only way in).
+TEST_F(SegmentTest, SealedCopyCannotBeResizedOrWritten) {
+  auto w = SegmentWriter::create(path_);
+  ASSERT_TRUE(w.ok());
+  w.value()->publish(live(9));
+  const int fd = share::fetch(share::socket_path(path_), geteuid(), layout::kSegmentSize, 1000);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(ftruncate(fd, 0), 0);
+  EXPECT_NE(write(fd, "x", 1), 1);
+  EXPECT_EQ(mmap(nullptr, layout::kSegmentSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+            MAP_FAILED);
+  // Reopened read-write through /proc (allowed for root by the mode): the
+  // seals still refuse every write and every size change.
+  const int rw = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDWR);
+  if (rw >= 0) {
+    EXPECT_NE(pwrite(rw, "x", 1, 0), 1);
+    EXPECT_NE(ftruncate(rw, 0), 0);
+    EXPECT_NE(fallocate(rw, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 64), 0);
+    EXPECT_EQ(mmap(nullptr, layout::kSegmentSize, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0),
+              MAP_FAILED);
+    ::close(rw);
+  }
+  void* p = mmap(nullptr, layout::kSegmentSize, PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  TransformSnapshot got;
+  EXPECT_EQ(segment::read(static_cast<const layout::Segment*>(p), &got), Error::kOk);
+  EXPECT_EQ(got.epoch, 9u);
+  munmap(p, layout::kSegmentSize);
+  ::close(fd);
+}
+
+// Another user binds "<path>.sock" (or a process of another user listens
+// behind a socket of the owner's): readers take no copy from them and read
+// the file.
+TEST_F(SegmentTest, ReaderTakesNoCopyFromAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs a second user";
+  ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);
+  const layout::Segment seg = handmade(live(1));
+  write_bytes(&seg, sizeof(seg));
+  const std::string sock = share::socket_path(path_);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(testing::kNobody) != 0 || setuid(testing::kNobody) != 0) _exit(3);
+    void* map = nullptr;
+    int ro = -1;
+    std::string why;
+    if (share::create_sealed(layout::kSegmentSize, &map, &ro, &why) < 0) _exit(4);
+    const layout::Segment forged = handmade(live(666));  // a valid segment, wrong time
+    std::memcpy(map, &forged, sizeof forged);
+    auto server = share::Server::start(sock, ro, &why);
+    (void)!write(ready[1], server ? "y" : "n", 1);
+    pause();
+    _exit(0);
+  }
+  char x = 0;
+  ASSERT_EQ(read(ready[0], &x, 1), 1);
+  ASSERT_EQ(x, 'y');
+  EXPECT_EQ(share::fetch(sock, geteuid(), layout::kSegmentSize, 500), -1);
+  auto c = Clock::open(path_);
+  ASSERT_TRUE(c.ok()) << to_string(c.error());
+  EXPECT_EQ(c->get_timestamp_with_error().epoch, 1u);
+  // The socket made to look like root's: the listener is still not root.
+  ASSERT_EQ(lchown(sock.c_str(), 0, 0), 0);
+  EXPECT_EQ(share::fetch(sock, geteuid(), layout::kSegmentSize, 500), -1);
+  auto c2 = Clock::open(path_);
+  ASSERT_TRUE(c2.ok());
+  EXPECT_EQ(c2->get_timestamp_with_error().epoch, 1u);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
 }
 
 TEST_F(SegmentTest, EmptyAndTruncatedFiles) {
@@ -364,13 +452,13 @@ TEST_F(SegmentTest, CApiReportsErrorsAndTimes) {
 
 TEST(CApi, EveryErrorHasItsOwnMessage) {
   std::set<std::string> messages;
-  for (int e = TS_OK; e <= TS_E_INTERRUPTED; ++e) {
+  for (int e = TS_OK; e <= TS_E_WRONG_OWNER; ++e) {
     const char* m = ts_strerror(static_cast<ts_error>(e));
     ASSERT_NE(m, nullptr);
     messages.insert(m);
   }
-  EXPECT_EQ(messages.size(), static_cast<size_t>(TS_E_INTERRUPTED) + 1);
-  EXPECT_STREQ(ts_strerror(static_cast<ts_error>(TS_E_INTERRUPTED + 1)), "unknown timesync error");
+  EXPECT_EQ(messages.size(), static_cast<size_t>(TS_E_WRONG_OWNER) + 1);
+  EXPECT_STREQ(ts_strerror(static_cast<ts_error>(TS_E_WRONG_OWNER + 1)), "unknown timesync error");
 }
 
 }  // namespace

@@ -7,6 +7,22 @@
 // never blocking the agent) plus one clock_gettime(CLOCK_MONOTONIC_RAW) through
 // the vDSO. A Clock may be shared by any number of threads without a lock; it is
 // movable, not copyable. Out of sync -> an Error, never a time.
+//
+// What open() maps (segment_layout.hpp): the agent's sealed copy of the
+// segment, fetched once over "<path>.sock", which nobody can truncate, so a
+// read never raises SIGBUS. When no agent serves one (it is stopped, or it
+// published once and exited), the Clock reads the file at the path with pread
+// instead: slower (two system calls), equally safe. open() refuses a path
+// that is a symbolic link, a FIFO or another non-regular file, or a file with
+// a second name (kSymlink, kNotRegular, kHardLink) without blocking.
+//
+// Recovery: only when a read gives no time (never on the hot path), the Clock
+// looks at the path again, at most every 100 ms when the segment it reads says
+// it is retired (its agent stopped or replaced the file) and every second
+// otherwise (the file was replaced, or another agent instance serves it), and
+// moves to what it finds: readers follow an agent restart or a re-created
+// segment by themselves. A Clock reading the file whose agent offers a copy
+// also asks for it again every second (its socket may have been missing).
 #pragma once
 
 #include <string>
@@ -18,6 +34,9 @@ namespace timesync {
 
 namespace layout {
 struct Segment;
+}
+namespace detail {
+struct ClockState;
 }
 
 inline constexpr const char* kDefaultSegmentPath = TS_DEFAULT_SEGMENT_PATH;
@@ -44,9 +63,18 @@ class Clock {
   Result<TransformSnapshot> snapshot() const;
 
  private:
-  Clock(const layout::Segment* seg, size_t len) : seg_(seg), len_(len) {}
+  friend struct detail::ClockState;
+  Clock(const layout::Segment* seg, detail::ClockState* state);
+  void release();
+  // Where every read starts: the sealed copy, or (reading the file) a blank
+  // segment whose bad magic sends reads to the slow path. Loaded with acquire
+  // and replaced with release by the slow path; a copy it pointed to stays
+  // mapped at its address for the Clock's life, so a reader that loaded it
+  // never reads unmapped or reused memory. That is one 4 KiB mapping per agent
+  // instance seen, at most 16: a Clock that outlives 16 agent restarts reads
+  // the file (pread) from then on.
   const layout::Segment* seg_ = nullptr;
-  size_t len_ = 0;
+  detail::ClockState* state_ = nullptr;  // the slow path's (clock.cc)
 };
 
 // Reads CLOCK_MONOTONIC_RAW. Returns false if the clock cannot be read.

@@ -1,8 +1,16 @@
 // The shared-memory segment: the one and only definition of its layout.
 //
 // One writer (timesync-agent) and any number of readers (libtimesync) share a
-// 256-byte file, by default /dev/shm/timesync. All multi-byte fields are native
-// endian (the segment never leaves the host).
+// 448-byte segment. All multi-byte fields are native endian (the segment never
+// leaves the host). The writer keeps two copies with the same layout:
+//   - the file at the segment's path (by default /dev/shm/timesync): what a
+//     reader finds by name, what outlives the writer;
+//   - a sealed copy (a memfd sealed against shrinking, growing and any new
+//     writer) that it hands to readers over the Unix socket "<path>.sock".
+//     Nobody can truncate or overwrite it, so a reader mapping it can never
+//     take a SIGBUS; readers that cannot get it read the file with pread.
+// Both carry the writer's `instance`; `flags` says what the reader should do
+// (see kFlag*), and is only looked at on a reader's error path.
 //
 // Concurrency: two slots, each a seqlock, plus a publish counter. Publish n
 // writes slot n % 2 (its `generation` odd while writing, even after), then sets
@@ -14,6 +22,11 @@
 //
 // Validity: as_of/void_after are in the reader host's CLOCK_MONOTONIC_RAW, so
 // a reader notices by itself when the writer stops updating.
+//
+// Versioning: kVersion changes whenever a field changes meaning, moves, or the
+// size changes (a reader refuses a version it does not know). Fields may be
+// added in reserved words without a new version only if 0, what every earlier
+// writer left there, means "as before" (instance and flags were added so).
 #pragma once
 
 #include <cstddef>
@@ -52,9 +65,17 @@ struct alignas(64) Segment {
   uint32_t size;
   uint32_t writer_pid;  // informational only
   uint64_t latest;      // number of the last complete publish; 0 = never
-  uint64_t reserved[5];
+  uint64_t instance;    // random per writer, the same in the file and its sealed copy
+  uint64_t flags;       // kFlag* below
+  uint64_t reserved[3];
   Slot slots[2];
 };
+
+// In the file: its writer serves a sealed copy on "<path>.sock".
+inline constexpr uint64_t kFlagShared = 1;
+// This copy is no longer updated (its writer stopped, or replaced the file by a
+// new one): a reader that gets no time from it looks at the path again.
+inline constexpr uint64_t kFlagRetired = 2;
 
 static_assert(sizeof(Slot) == 192);
 static_assert(offsetof(Slot, generation) == 0);
@@ -79,6 +100,9 @@ static_assert(offsetof(Segment, version) == 4);
 static_assert(offsetof(Segment, size) == 8);
 static_assert(offsetof(Segment, writer_pid) == 12);
 static_assert(offsetof(Segment, latest) == 16);
+static_assert(offsetof(Segment, instance) == 24);
+static_assert(offsetof(Segment, flags) == 32);
+static_assert(offsetof(Segment, reserved) == 40);
 static_assert(offsetof(Segment, slots) == 64);
 static_assert(alignof(Segment) == 64);
 

@@ -6,7 +6,10 @@
  *     "synchronized" time is the master's timeline (see the agent's timebase).
  *   - A ts_context is an opaque handle. Once opened it may be shared by any number
  *     of threads without a lock: every read is lock-free and never blocks the
- *     agent. Reads make no system call besides clock_gettime (vDSO).
+ *     agent. Reads make no system call besides clock_gettime (vDSO) while the
+ *     agent serves its sealed copy of the segment; without it they pread the
+ *     file. A truncated or overwritten segment file never raises SIGBUS.
+ *   - ts_open never blocks and never follows a symbolic link at the path.
  *   - No function raises a signal or throws; every failure is a ts_error value.
  *   - When the clock is out of sync (the agent says so, its data is past its
  *     validity, or the error bound exceeds the configured limit) timestamps are
@@ -45,7 +48,11 @@ typedef enum ts_error {
   TS_E_WRITER_EXISTS = 16,   /* another writer owns the segment (writer side) */
   TS_E_NO_MEMORY = 17,
   TS_E_EPOCH_CHANGED = 18,   /* the timeline stepped while waiting (ts_sleep_until) */
-  TS_E_INTERRUPTED = 19      /* a signal handler ran or the stop flag was set */
+  TS_E_INTERRUPTED = 19,     /* a signal handler ran or the stop flag was set */
+  TS_E_NOT_REGULAR = 20,     /* path is a FIFO, device, directory or socket, not a file */
+  TS_E_SYMLINK = 21,         /* path is a symbolic link (not followed) */
+  TS_E_HARD_LINK = 22,       /* file has another name (hard link): another writer could use it */
+  TS_E_WRONG_OWNER = 23      /* lock file belongs to another user (writer side) */
 } ts_error;
 
 typedef enum ts_status {

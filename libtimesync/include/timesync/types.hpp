@@ -50,6 +50,10 @@ enum class Error : int {
   kNoMemory = TS_E_NO_MEMORY,
   kEpochChanged = TS_E_EPOCH_CHANGED,
   kInterrupted = TS_E_INTERRUPTED,
+  kNotRegular = TS_E_NOT_REGULAR,
+  kSymlink = TS_E_SYMLINK,
+  kHardLink = TS_E_HARD_LINK,
+  kWrongOwner = TS_E_WRONG_OWNER,
 };
 
 inline const char* to_string(Error e) { return ts_strerror(static_cast<ts_error>(e)); }
