@@ -307,7 +307,8 @@ void Agent::publish_round(RoundFacts::Exchange exchange, bool accepted) {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_ = std::move(st);
   }
-  if (on_state_) on_state_(state);
+  // Health follows what applications get: nothing while the segment is broken.
+  if (on_state_) on_state_(out_.serving() ? state : ClockStatus::kUnsynchronized);
 }
 
 void Agent::fill_status(AgentStatusInfo* out, const TransformSnapshot& snap, uint64_t bound_now,
