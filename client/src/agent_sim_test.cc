@@ -4,13 +4,20 @@
 // libtimesync's own evaluate() on what was published, every millisecond of
 // simulated time, against the exact truth. Minutes of agent life run in
 // milliseconds, and every rule passes or fails on numbers.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "agent.hpp"
 #include "auto_link.hpp"
+#include "failover_link.hpp"
 #include "sim_link.hpp"
 #include "timesync/timebase/sim_oscillator.hpp"
 #include "timesync/transform.hpp"
@@ -80,12 +87,14 @@ struct World {
   void run(double s) {
     const int64_t end = host.now_ns() + static_cast<int64_t>(s * 1e9);
     while (host.now_ns() < end) {
-      const int64_t next_local = agent->round();
-      const int64_t next_host = std::min(local.to_host_raw_ns(next_local), end);
+      // A round when one is due (run() may be called in slices shorter than a poll).
+      if (local.now_ns() >= next_local_) next_local_ = agent->round();
+      const int64_t next_host = std::min(local.to_host_raw_ns(next_local_), end);
       for (int64_t h = host.now_ns(); h < next_host; h += 1'000'000) read(h);
       host.advance_to(next_host);
     }
   }
+  int64_t next_local_ = 0;
 
   void read(int64_t h) {
     const TimestampWithError r = evaluate(out.last, LocalTime{h});
@@ -96,7 +105,11 @@ struct World {
       return;
     }
     ++readings.served;
-    const double err = static_cast<double>(r.time.ns - (h + grpc.timeline_offset_ns));
+    // A reading is on the timeline its epoch names: the old one until the
+    // agent has heard of the new one.
+    const auto old = timeline_of_epoch.find(r.epoch);
+    const int64_t offset = old != timeline_of_epoch.end() ? old->second : grpc.timeline_offset_ns;
+    const double err = static_cast<double>(r.time.ns - (h + offset));
     const double bound = static_cast<double>(r.bound_ns);
     readings.worst_abs_ns = std::max(readings.worst_abs_ns, std::fabs(err));
     readings.worst_ratio = std::max(readings.worst_ratio, std::fabs(err) / std::max(bound, 1.0));
@@ -117,6 +130,7 @@ struct World {
   AlarmHub alarms;
   std::unique_ptr<Agent> agent;
   Readings readings;
+  std::map<uint64_t, int64_t> timeline_of_epoch;  // published epoch -> master offset, once it changed
 };
 
 TEST(AgentSim, SynchronizesWithinASecondAndKeepsEveryReadingInsideTheBound) {
@@ -156,7 +170,7 @@ TEST(AgentSim, AnOutageHoldsOverRaisesTheAlarmRefusesAndRecovers) {
   w.run(20);
   w.take();
   w.grpc.path.up = false;
-  w.run(1.5);
+  w.run(2.5);  // a poll (2 s) fails
   EXPECT_EQ(w.agent->status().state, ClockStatus::kHoldover);
   Readings r = w.take();
   EXPECT_GT(r.served, 1000u);  // holdover still serves
@@ -214,6 +228,7 @@ TEST(AgentSim, ANewMasterTimelineRelocksInANewEpoch) {
   const uint64_t epoch = w.out.last.epoch;
   EXPECT_GE(epoch, 1u);
   // The master restarts on another timeline, 2 s ahead.
+  w.timeline_of_epoch[epoch] = 0;
   w.grpc.master().epoch = 0xe2;
   w.grpc.master().instance = 8;
   w.grpc.timeline_offset_ns = 2 * kSec;
@@ -277,6 +292,157 @@ TEST(AgentSim, UdpOnlyNeverTakesAGrpcSample) {
   st = w.agent->status();
   EXPECT_EQ(st.link, "udp");
   EXPECT_EQ(st.state, ClockStatus::kSynchronized);
+}
+
+
+// Issue 19: a primary and a standby serving its timeline (same name and
+// epoch; the standby's own error in master_error_ns, its time 0.5 us off
+// within it).
+struct Pair {
+  explicit Pair(World& w)
+      : standby(w.host, w.local, standby_master(), 21) {
+    w.grpc.master().role = "primary";
+    standby.timeline_offset_ns = 500;
+  }
+  static MasterInfo standby_master() {
+    MasterInfo m = sim_master();
+    m.instance = 99;
+    m.error_ns = 2'000;
+    m.role = "standby";
+    return m;
+  }
+  SimLink standby;
+};
+
+TEST(AgentSimFailover, ThePrimaryLostTheStandbyCarriesTheTimelineWithoutAStep) {
+  World w;
+  Pair p(w);
+  FailoverLink link({{"primary:7450", &w.grpc}, {"standby:7450", &p.standby}}, w.local,
+                    FailoverOptions{2, 2, 10});
+  w.start(link);
+  w.run(20);
+  AgentStatusInfo st = w.agent->status();
+  ASSERT_EQ(st.state, ClockStatus::kSynchronized);
+  ASSERT_EQ(st.masters.size(), 2u);
+  EXPECT_TRUE(st.masters[0].followed);
+  EXPECT_TRUE(st.masters[1].answering);
+  EXPECT_TRUE(st.masters[1].same_timeline);
+  const uint64_t epoch = w.out.last.epoch;
+  w.take();
+  // The primary dies. Polls are 2 s apart (poll.max_s): the standby is
+  // followed within two of them.
+  const int64_t killed = w.host.now_ns();
+  w.grpc.path.up = false;
+  int64_t switched = -1;
+  while (w.host.now_ns() - killed < 10 * kSec) {
+    w.run(0.1);
+    if (switched < 0 && w.agent->status().masters[1].followed) switched = w.host.now_ns();
+  }
+  ASSERT_GE(switched, 0) << "never switched";
+  std::fprintf(stderr, "switched %.2f s after the primary died\n",
+               static_cast<double>(switched - killed) / 1e9);
+  EXPECT_LE(switched - killed, 2 * 2 * kSec + kSec / 2);
+  st = w.agent->status();
+  EXPECT_EQ(w.out.last.epoch, epoch) << "no step";
+  EXPECT_EQ(st.state, ClockStatus::kSynchronized);
+  EXPECT_FALSE(st.alarm_active);
+  w.run(30);
+  const Readings r = w.take();
+  EXPECT_EQ(r.outside, 0u);
+  EXPECT_EQ(r.refused, 0u) << "no reading refused through the failover; first at " << r.first_refused_s
+                           << " s: not synchronized "
+                           << r.refused_by[static_cast<size_t>(Error::kNotSynchronized)] << ", stale "
+                           << r.refused_by[static_cast<size_t>(Error::kStale)] << ", bound exceeded "
+                           << r.refused_by[static_cast<size_t>(Error::kBoundExceeded)];
+  EXPECT_EQ(w.out.last.epoch, epoch);
+}
+
+TEST(AgentSimFailover, ThePrimaryBackIsFollowedAgainAfterTheHoldDown) {
+  World w;
+  Pair p(w);
+  FailoverLink link({{"primary:7450", &w.grpc}, {"standby:7450", &p.standby}}, w.local,
+                    FailoverOptions{2, 2, 10});
+  w.start(link);
+  w.run(20);
+  w.grpc.path.up = false;
+  w.run(10);
+  ASSERT_TRUE(w.agent->status().masters[1].followed);
+  w.grpc.path.up = true;
+  w.run(5);
+  EXPECT_TRUE(w.agent->status().masters[1].followed) << "held down";
+  w.run(15);
+  const AgentStatusInfo st = w.agent->status();
+  EXPECT_TRUE(st.masters[0].followed) << "back to the primary";
+  EXPECT_EQ(link.switches(), 2u);
+  EXPECT_EQ(w.take().outside, 0u);
+}
+
+TEST(AgentSimFailover, TwoUnrelatedMastersAreNeverCombinedAndRaiseSplitBrain) {
+  World w;
+  MasterInfo other = sim_master();
+  other.id = "another-master";
+  other.epoch = 0xbad;
+  SimLink unrelated(w.host, w.local, other, 31);
+  unrelated.timeline_offset_ns = 3 * kSec;  // another timeline altogether
+  FailoverLink link({{"a:7450", &w.grpc}, {"b:7450", &unrelated}}, w.local, FailoverOptions{2, 2, 10});
+  w.start(link);
+  w.run(20);
+  AgentStatusInfo st = w.agent->status();
+  EXPECT_NE(st.split_brain.find("split brain"), std::string::npos) << st.split_brain;
+  EXPECT_TRUE(st.alarm_active);
+  EXPECT_EQ(st.alarm_reason, AlarmReason::kSplitBrain);
+  EXPECT_FALSE(st.masters[1].same_timeline);
+  EXPECT_TRUE(st.masters[0].followed);
+  // The first master gone: never a switch to the other timeline.
+  w.grpc.path.up = false;
+  w.run(10);
+  st = w.agent->status();
+  EXPECT_TRUE(st.masters[0].followed);
+  EXPECT_EQ(link.switches(), 0u);
+  EXPECT_EQ(w.out.last.epoch, 1u) << "never stepped onto the other timeline";
+  EXPECT_EQ(w.take().outside, 0u);
+}
+
+// The segment breaks and the writer cannot repair it (a directory took its
+// path): the health callback says "no timestamps" until the segment is
+// served again, although the estimate stays synchronized.
+TEST(AgentSim, HealthIsNotServingWhileTheSegmentCannotBeRepaired) {
+  char tmpl[] = "/tmp/timesync-agentsim-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, path = dir + "/segment";
+  auto writer = SegmentWriter::create(path);
+  ASSERT_TRUE(writer.ok());
+  SegmentPublisher out(*writer.value());
+  World w;
+  Agent agent(w.cfg_, "sim-agent", w.local, out, w.alarms, w.grpc);
+  std::vector<ClockStatus> health;
+  agent.set_on_state([&](ClockStatus s) { health.push_back(s); });
+  const auto run = [&](double s) {
+    const int64_t end = w.host.now_ns() + static_cast<int64_t>(s * 1e9);
+    while (w.host.now_ns() < end) {
+      const int64_t next = agent.round();
+      w.host.advance_to(std::min(w.local.to_host_raw_ns(next), end));
+    }
+  };
+  run(2.0);
+  ASSERT_EQ(health.back(), ClockStatus::kSynchronized);
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((path + "/x").c_str(), 0755), 0);
+  health.clear();
+  run(1.0);
+  ASSERT_FALSE(health.empty());
+  EXPECT_EQ(health.front(), ClockStatus::kUnsynchronized);  // from the first publication on
+  EXPECT_EQ(health.back(), ClockStatus::kUnsynchronized);
+  EXPECT_EQ(agent.status().state, ClockStatus::kSynchronized);
+  std::filesystem::remove_all(path);
+  run(1.0);
+  EXPECT_EQ(health.back(), ClockStatus::kSynchronized);
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  writer.value().reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
