@@ -2,8 +2,10 @@
 #include <new>
 
 #include "timesync/clock.hpp"
+#include "timesync/convert.hpp"
 #include "timesync/sleep.hpp"
 #include "timesync/timesync.h"
+#include "timesync/wait.hpp"
 
 struct ts_context {
   explicit ts_context(timesync::Clock c) : clock(std::move(c)) {}
@@ -36,6 +38,15 @@ bool from_c(const ts_sleep_options* in, timesync::SleepOptions* out) {
                                                                 : timesync::EpochPolicy::kFail;
   out->stop_flag_c = in->stop_flag;
   return true;
+}
+
+void to_c(const timesync::TimestampWithError& r, ts_timestamp* out) {
+  out->time_ns = r.ok() ? r.time.ns : 0;
+  out->bound_ns = r.bound_ns;
+  out->local_ns = r.local.ns;
+  out->epoch = r.epoch;
+  out->status = static_cast<ts_status>(r.status);
+  out->reserved = 0;
 }
 
 void to_c(const timesync::WakeReport& w, ts_wake* out) {
@@ -72,12 +83,31 @@ ts_error ts_get_timestamp(const ts_context* ctx, int64_t* time_ns) {
 ts_error ts_get_timestamp_with_error(const ts_context* ctx, ts_timestamp* out) {
   if (ctx == nullptr || out == nullptr) return TS_E_INVALID_ARGUMENT;
   const auto r = ctx->clock.get_timestamp_with_error();
-  out->time_ns = r.ok() ? r.time.ns : 0;
-  out->bound_ns = r.bound_ns;
-  out->local_ns = r.local.ns;
-  out->epoch = r.epoch;
-  out->status = static_cast<ts_status>(r.status);
-  out->reserved = 0;
+  to_c(r, out);
+  return to_c(r.error);
+}
+
+ts_error ts_wait_synchronized(const char* path, uint64_t max_error_ns, int64_t timeout_ns,
+                              const int* stop_flag, ts_timestamp* out) {
+  timesync::WaitOptions o;
+  if (path != nullptr) o.path = path;
+  o.max_error_ns = max_error_ns;
+  o.timeout_ns = timeout_ns;
+  o.stop_flag_c = stop_flag;
+  const auto r = timesync::wait_synchronized(o);
+  if (!r.ok()) return to_c(r.error());
+  if (out != nullptr) to_c(r.value(), out);
+  return TS_OK;
+}
+
+ts_error ts_convert(const ts_context* ctx, int clock_id, int64_t instant_ns, int64_t max_age_ns,
+                    uint64_t max_slew_ppb, ts_timestamp* out) {
+  if (ctx == nullptr || out == nullptr || max_age_ns < 0) return TS_E_INVALID_ARGUMENT;
+  timesync::ConvertOptions o;
+  if (max_age_ns != 0) o.max_age_ns = max_age_ns;
+  if (max_slew_ppb != 0) o.max_slew_ppb = max_slew_ppb;
+  const auto r = timesync::convert(ctx->clock, static_cast<clockid_t>(clock_id), instant_ns, o);
+  to_c(r, out);
   return to_c(r.error);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "timesync/timesync.h"
 #include "timesync/writer.hpp"
 
 namespace timesync {
@@ -145,6 +146,23 @@ TEST_F(ConvertTest, TheAgentsRefusalsStand) {
   EXPECT_TRUE(convert(*clock_, CLOCK_MONOTONIC_RAW, now(CLOCK_MONOTONIC_RAW)).ok());
   EXPECT_EQ(convert(*clock_, CLOCK_MONOTONIC, now(CLOCK_MONOTONIC) - 100 * kMs).error,
             Error::kBoundExceeded);
+}
+
+TEST_F(ConvertTest, TheCApiConverts) {
+  ts_context* ctx = nullptr;
+  ASSERT_EQ(ts_open((dir_ + "/segment").c_str(), &ctx), TS_OK);
+  ts_timestamp out{};
+  const int64_t t = now(CLOCK_MONOTONIC_RAW) - kMs;
+  ASSERT_EQ(ts_convert(ctx, CLOCK_MONOTONIC_RAW, t, 0, 0, &out), TS_OK);
+  EXPECT_EQ(out.time_ns, sync_at(t).ns);
+  EXPECT_EQ(out.local_ns, t);
+  EXPECT_EQ(ts_convert(ctx, CLOCK_MONOTONIC, now(CLOCK_MONOTONIC) - 5 * kMs, 0, 0, &out), TS_OK);
+  EXPECT_GE(out.bound_ns, 5'000u);
+  EXPECT_EQ(ts_convert(ctx, CLOCK_MONOTONIC, now(CLOCK_MONOTONIC) - 5 * kMs, kMs, 0, &out),
+            TS_E_STALE);
+  EXPECT_EQ(ts_convert(ctx, CLOCK_THREAD_CPUTIME_ID, 0, 0, 0, &out), TS_E_INVALID_ARGUMENT);
+  EXPECT_EQ(ts_convert(ctx, CLOCK_MONOTONIC, 0, -1, 0, &out), TS_E_INVALID_ARGUMENT);
+  ts_close(ctx);
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ int64_t monotonic_ns() {
 }
 
 bool stopped(const WaitOptions& o) {
-  return o.stop != nullptr && o.stop->load(std::memory_order_relaxed);
+  if (o.stop != nullptr && o.stop->load(std::memory_order_acquire)) return true;
+  return o.stop_flag_c != nullptr && __atomic_load_n(o.stop_flag_c, __ATOMIC_ACQUIRE) != 0;
 }
 
 // One look: the reading if it is good enough, else why not.

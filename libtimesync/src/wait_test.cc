@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "timesync/timesync.h"
 #include "timesync/writer.hpp"
 
 namespace timesync {
@@ -132,6 +133,20 @@ TEST_F(WaitTest, TheStopFlagEndsTheWait) {
   stop = true;
   waiter.join();
   EXPECT_EQ(got->error(), Error::kInterrupted);
+}
+
+TEST_F(WaitTest, TheCApiWaitsTooAndHonoursItsStopFlag) {
+  ts_timestamp out{};
+  EXPECT_EQ(ts_wait_synchronized(opts_.path.c_str(), 0, 20 * kMs, nullptr, &out), TS_E_NO_SEGMENT);
+  const int stop = 1;
+  EXPECT_EQ(ts_wait_synchronized(opts_.path.c_str(), 0, -1, &stop, &out), TS_E_INTERRUPTED);
+  create_writer();
+  writer_->publish(snapshot(ClockStatus::kSynchronized, 2'000));
+  ASSERT_EQ(ts_wait_synchronized(opts_.path.c_str(), 1'000'000, -1, nullptr, &out), TS_OK);
+  EXPECT_EQ(out.epoch, 7u);
+  EXPECT_EQ(out.status, TS_STATUS_SYNCHRONIZED);
+  EXPECT_GE(out.time_ns, 123 * kSec);
+  EXPECT_EQ(ts_wait_synchronized(opts_.path.c_str(), 1'000, 0, nullptr, &out), TS_E_BOUND_EXCEEDED);
 }
 
 }  // namespace

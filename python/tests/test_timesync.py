@@ -101,6 +101,36 @@ class Reading(WithPublisher):
             timesync._default = None
 
 
+class ConvertAndWait(WithPublisher):
+    def test_convert_gives_a_past_monotonic_instant_within_its_bound(self):
+        raw0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
+        mono = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        raw1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
+        frame = mono - 5_000_000  # a frame stamped 5 ms ago
+        t = self.clock.convert(time.CLOCK_MONOTONIC, frame)
+        # The frame's raw instant lies within the paired read, 5 ms earlier.
+        lo, hi = truth_ns(raw0 - 5_000_000), truth_ns(raw1 - 5_000_000)
+        self.assertGreaterEqual(t.time_ns + t.bound_ns, lo)
+        self.assertLessEqual(t.time_ns - t.bound_ns, hi)
+        self.assertGreaterEqual(t.bound_ns, 5_000)  # 5 ms of up to 1000 ppm slew
+        with self.assertRaises(timesync.Error) as e:
+            self.clock.convert(time.CLOCK_MONOTONIC, mono - 5_000_000_000)  # older than 1 s
+        self.assertEqual(e.exception.name, "TS_E_STALE")
+        with self.assertRaises(timesync.Error) as e:
+            self.clock.convert(time.CLOCK_PROCESS_CPUTIME_ID, 0)
+        self.assertEqual(e.exception.name, "TS_E_INVALID_ARGUMENT")
+
+    def test_wait_synchronized_returns_a_reading_within_the_bound(self):
+        t = timesync.wait_synchronized(self.path, max_error_ns=10_000_000, timeout_s=10)
+        self.assertGreater(t.bound_ns, 0)
+        self.assertLessEqual(t.bound_ns, 10_000_000)
+        with self.assertRaises(timesync.NotSynchronized) as e:
+            timesync.wait_synchronized(self.path, max_error_ns=1, timeout_s=0.2)
+        self.assertEqual(e.exception.name, "TS_E_BOUND_EXCEEDED")
+        with self.assertRaises(timesync.NoSegment):
+            timesync.wait_synchronized(self.path + ".missing", timeout_s=0.2)
+
+
 class OutOfSync(WithPublisher):
     # An outage at 0.4 s: holdover, then the bound passes the limit.
     outage = ["--outage-at-s", "0.4", "--outage-for-s", "30", "--max-error-us", "20"]

@@ -26,12 +26,14 @@ Set ``TIMESYNC_LIBRARY`` to load another copy of the library (tests do).
 """
 import collections
 import os
+import time
 
 from cffi import FFI
 
 __all__ = [
     "Clock", "Error", "NotSynchronized", "NoSegment", "Timestamp", "Wake", "Tick",
     "get_timestamp", "get_timestamp_with_error", "is_synchronized", "sleep_until", "timer",
+    "convert", "wait_synchronized",
     "DEFAULT_SEGMENT_PATH", "UNSYNCHRONIZED", "SYNCHRONIZED", "HOLDOVER",
 ]
 
@@ -66,6 +68,10 @@ ts_error ts_timer_create(const ts_context* ctx, int64_t period_ns, int64_t offse
                          const ts_sleep_options* opts, ts_timer** out);
 ts_error ts_timer_wait_next(ts_timer* timer, ts_tick* out);
 void ts_timer_destroy(ts_timer* timer);
+ts_error ts_wait_synchronized(const char* path, uint64_t max_error_ns, int64_t timeout_ns,
+                              const int* stop_flag, ts_timestamp* out);
+ts_error ts_convert(const ts_context* ctx, int clock_id, int64_t instant_ns, int64_t max_age_ns,
+                    uint64_t max_slew_ppb, ts_timestamp* out);
 """)
 _lib = _ffi.dlopen(os.environ.get("TIMESYNC_LIBRARY") or "libtimesync.so.0")
 
@@ -80,6 +86,7 @@ _ERROR_NAMES = {
     9: "TS_E_NOT_INITIALIZED", 10: "TS_E_BUSY", 11: "TS_E_CORRUPT", 12: "TS_E_NOT_SYNCHRONIZED",
     13: "TS_E_STALE", 14: "TS_E_BOUND_EXCEEDED", 15: "TS_E_CLOCK", 16: "TS_E_WRITER_EXISTS",
     17: "TS_E_NO_MEMORY", 18: "TS_E_EPOCH_CHANGED", 19: "TS_E_INTERRUPTED",
+    20: "TS_E_NOT_REGULAR", 21: "TS_E_SYMLINK", 22: "TS_E_HARD_LINK", 23: "TS_E_WRONG_OWNER",
 }
 
 
@@ -183,6 +190,21 @@ class Clock:
         """True when a timestamp would be returned now."""
         return bool(_lib.ts_is_synchronized(self._c()))
 
+    def convert(self, clock_id, instant_ns, max_age_ns=0, max_slew_ppb=0):
+        """The synchronized Timestamp of instant_ns, a past reading of clock_id
+        (time.CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME or
+        CLOCK_MONOTONIC_RAW), e.g. a camera frame's or a socket's timestamp,
+        with the bound at that instant plus the mapping's uncertainty (the
+        instant's age times max_slew_ppb, default 1000 ppm). Raises when it
+        cannot vouch for one: too old (max_age_ns, default 1 s), from before a
+        REALTIME step, the clock slewing faster, or out of sync."""
+        r = _ffi.new("ts_timestamp*")
+        code = _lib.ts_convert(self._c(), int(clock_id), int(instant_ns), int(max_age_ns),
+                               int(max_slew_ppb), r)
+        if code != 0:
+            _raise(code)
+        return Timestamp(r.time_ns, r.bound_ns, r.local_ns, r.epoch, _STATUS_NAMES.get(r.status, "?"))
+
     def sleep_until(self, target_ns, spin_ns=None, max_error_ns=None, follow_epoch=False):
         """Sleeps until the synchronized clock reads target_ns; returns a Wake.
 
@@ -243,6 +265,35 @@ def get_timestamp_with_error():
 
 def is_synchronized():
     return _clock().is_synchronized()
+
+
+def convert(clock_id, instant_ns, **kw):
+    return _clock().convert(clock_id, instant_ns, **kw)
+
+
+def wait_synchronized(path=None, max_error_ns=0, timeout_s=None):
+    """Waits until the segment at path ($TIMESYNC_SEGMENT or /dev/shm/timesync)
+    serves a time within max_error_ns (0: the agent's own limit), for at most
+    timeout_s seconds (None: for ever); returns that Timestamp. A segment not
+    there yet, not synchronized or over the bound is waited for; raises the
+    last error at the timeout, or at once for what waiting cannot cure (wrong
+    version, not a plain file, permission). Ctrl-C interrupts it."""
+    path = path or os.environ.get("TIMESYNC_SEGMENT")
+    c_path = path.encode() if path else _ffi.NULL
+    r = _ffi.new("ts_timestamp*")
+    deadline = None if timeout_s is None else time.monotonic() + float(timeout_s)
+    while True:
+        # Slices of 100 ms: Python runs its signal handlers between them.
+        left = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+        code = _lib.ts_wait_synchronized(c_path, int(max_error_ns), int(left * 1e9), _ffi.NULL, r)
+        if code == 0:
+            return Timestamp(r.time_ns, r.bound_ns, r.local_ns, r.epoch, _STATUS_NAMES.get(r.status, "?"))
+        if code not in _WAIT_CURES or (deadline is not None and time.monotonic() >= deadline):
+            _raise(code)
+
+
+# What ts_wait_synchronized keeps waiting for (wait.hpp: wait_can_cure).
+_WAIT_CURES = {2, 5, 6, 8, 9, 10, 11, 12, 13, 14, 18}
 
 
 def sleep_until(target_ns, **kw):

@@ -154,6 +154,32 @@ ts_error ts_timer_create(const ts_context* ctx, int64_t period_ns, int64_t offse
 ts_error ts_timer_wait_next(ts_timer* timer, ts_tick* out);
 void ts_timer_destroy(ts_timer* timer);
 
+/* ---- Waiting for synchronization (see timesync/wait.hpp) ----------------
+ * Waits until the segment at path (NULL: TS_DEFAULT_SEGMENT_PATH) serves a
+ * time whose bound is within max_error_ns (0: the agent's own limit), looking
+ * every 10 ms, for at most timeout_ns (negative: for ever; 0: one look). A
+ * segment not there yet, not synchronized, stale or over the bound is waited
+ * for; what waiting cannot cure (another layout version, not a plain file, no
+ * permission) returns at once. TS_OK with *out (may be NULL) the first good
+ * reading; otherwise the error of the last look, or TS_E_INTERRUPTED once
+ * *stop_flag (may be NULL, read atomically) is nonzero. */
+ts_error ts_wait_synchronized(const char* path, uint64_t max_error_ns, int64_t timeout_ns,
+                              const int* stop_flag, ts_timestamp* out);
+
+/* ---- Sensor timestamps (see timesync/convert.hpp) -------------------------
+ * The synchronized time of instant_ns, a past reading of CLOCK_MONOTONIC,
+ * CLOCK_BOOTTIME, CLOCK_REALTIME or CLOCK_MONOTONIC_RAW (clock_id, a
+ * clockid_t), with the bound at that instant plus what the mapping to the
+ * raw clock cannot know: half a paired read and the instant's age times
+ * max_slew_ppb. max_age_ns 0: 1 s; max_slew_ppb 0: 1,000,000 (1000 ppm).
+ * Errors as ts_get_timestamp_with_error, plus TS_E_INVALID_ARGUMENT (another
+ * clock, a future instant), TS_E_STALE (older than max_age_ns, or a REALTIME
+ * instant from before a step of that clock or before the first REALTIME
+ * conversion of the process) and TS_E_BOUND_EXCEEDED (also while the kernel
+ * slews that clock faster than max_slew_ppb). */
+ts_error ts_convert(const ts_context* ctx, int clock_id, int64_t instant_ns, int64_t max_age_ns,
+                    uint64_t max_slew_ppb, ts_timestamp* out);
+
 #ifdef __cplusplus
 }
 #endif

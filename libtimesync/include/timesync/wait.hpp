@@ -40,6 +40,7 @@ struct WaitOptions {
   int64_t timeout_ns = -1;             // < 0: for ever; 0: look once
   int64_t poll_ns = 10'000'000;        // between two looks (at least 1 ms)
   const std::atomic<bool>* stop = nullptr;  // set from elsewhere to give up
+  const int* stop_flag_c = nullptr;         // the same for the C API (atomic load)
 };
 
 Result<TimestampWithError> wait_synchronized(const WaitOptions& o);
