@@ -13,8 +13,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from timesync_testbed import (chrony, cli, configs, honesty, network, probes, processes, report,  # noqa: E402
-                              scenarios, transports, truth)
+from timesync_testbed import (chrony, cli, configs, failover, honesty, network, probes, processes,  # noqa: E402
+                              report, scenarios, transports, truth)
 
 ENTRY = os.path.join(HERE, "timesync-testbed")
 
@@ -167,7 +167,7 @@ class CommandLine(unittest.TestCase):
     def test_every_family_has_its_command_and_defaults(self):
         ap = cli.parser()
         for argv, agents in ((["run"], 2), (["start-error"], 4), (["honesty"], 8), (["servo-compare"], 2),
-                             (["transports"], 4)):
+                             (["transports"], 4), (["failover"], 2)):
             a = ap.parse_args(argv)
             self.assertIsNone(a.agents)
             self.assertEqual(a.default_agents, agents, argv)
@@ -353,6 +353,102 @@ class Transports(unittest.TestCase):
         self.assertIn("| | chrony | chronyd -x | 1.00 | - | 2.0 / 2.0 / 30.0 | 1 of 41 (own bound) | 10.0 | 5.00 |", md)
         self.assertIn("| idle | 10.0 | 2000.0 | 100.0 | 100.0 | 1.00 | - |", md)
         self.assertIsNone(scenarios.master_split(7, None, {}, {}, None, None, 10, True))
+
+
+class Failover(unittest.TestCase):
+    """The hot-standby scenarios' pure parts: configurations, the agent
+    log's switches, the windows and the targets on a synthetic run."""
+
+    def args(self, *argv):
+        return cli.parser().parse_args(["failover", *argv])
+
+    def test_configs_list_both_masters_and_the_standby_follows_the_primary(self):
+        a = self.args("--hold-down", "12")
+        with tempfile.TemporaryDirectory() as d:
+            masters, agents = failover.configs(d, 2, a)
+            with open(masters[1]) as f:
+                standby = f.read()
+            with open(agents[1]) as f:
+                agent = f.read()
+        self.assertIn('of: "10.213.0.1:17450"', standby)
+        self.assertIn("max_error_us: 10000", standby)
+        self.assertIn("id: coordinator", standby)  # the primary's id: its timeline
+        self.assertIn('master: ["10.213.0.1:17450", "10.213.0.2:17450"]', agent)
+        self.assertIn("hold_down_s: 12", agent)
+        self.assertIn("failures_to_switch: 2", agent)
+        self.assertEqual(network.Network.link_of(network.STANDBY_NS), "tsb-bh")
+        self.assertEqual(network.Network.link_of(network.MASTER_NS), "tsb-mh")
+        self.assertEqual(network.Network.link_of(network.som_ns(2)), "tsb-s3h")
+
+    def test_plan_leaves_room_for_the_hold_down(self):
+        a = self.args("--before", "10", "--cut-s", "20", "--hold-down", "30", "--probe-every", "4", "--after", "5")
+        events, span = failover.plan("partition", a)
+        self.assertEqual([(t, act) for t, _, act in events], [(10, "cut"), (30, "restore")])
+        self.assertEqual(span, 30 + 30 + 4 + 5)
+        events, span = failover.plan("failover", a)
+        self.assertEqual(([act for _, _, act in events], span), (["kill"], 10 + 4 + 5))
+        with self.assertRaises(ValueError):
+            failover.plan("nothing", a)
+
+    def test_agent_log_switches_in_monitor_seconds(self):
+        log = ("2026-11-29T12:00:10.500000Z timesync-agent[1] WARNING: exchange with 10.213.0.1:17450 failed: "
+               "UDP 10.213.0.1:17452: recvmsg: Connection refused; holding over\n"
+               "not a log line\n"
+               "2026-11-29T12:00:10.600000Z timesync-agent[1] WARNING: following master 10.213.0.2:17450 "
+               "instead of 10.213.0.1:17450: 2 exchanges in a row failed (x)\n"
+               "2026-11-29T12:00:14.000000Z timesync-agent[1] WARNING: ALARM raised: out of sync: error bound "
+               "5041.248 us exceeds max_error 5000.000 us; timestamps are refused\n")
+        rt = failover.log_stamp_ns("2026-11-29T12:00:00.000000Z")
+        ev = failover.agent_log_events(log, rt - 1000 * 10**9, 1000 * 10**9 + 10**9)  # monitor 1 s later
+        self.assertEqual([(e["kind"], round(e["t"], 6)) for e in ev],
+                         [("failed", 9.5), ("follow", 9.6), ("alarm", 13.0)])
+        self.assertEqual((ev[0]["target"], ev[1]["to"], ev[1]["from"]),
+                         (failover.PRIMARY, failover.STANDBY, failover.PRIMARY))
+        self.assertTrue(ev[2]["why"].startswith("out of sync: error bound"))
+
+    def synthetic(self, after_err_ns, refused, alarm_why=None):
+        # Readings every 0.1 s for 40 s, error 1 us before t = 20 (the kill), after_err_ns from the switch.
+        readings = {0: [(k / 10, 1000 if k < 200 else after_err_ns, 5000) for k in range(400)]}
+        status = {0: [{"k": "s", "t": k / 2, "a": 0, "poll": 1.0, "alarm": False} for k in range(80)]}
+        log = [{"t": 20.4, "kind": "failed", "target": failover.PRIMARY},
+               {"t": 21.3, "kind": "follow", "to": failover.STANDBY, "from": failover.PRIMARY}]
+        if alarm_why:
+            log.append({"t": 30.0, "kind": "alarm", "why": alarm_why})
+        res = {"scenario": "failover", "title": "t", "span_s": 40, "ready_s": 1.0, "work": "/w",
+               "events": [{"t": 20.0, "event": "primary SIGKILL"}], "max_error_us": 5000.0,
+               "master_errors": [(t, failover.STANDBY, 2000 + max(0, t - 20) * 1000) for t in range(40)],
+               "monitor": {"agents": [{"agent_id": "camera", "served": 1000, "violations": 0, "reads": 1000 + refused,
+                                       "refused": {"TS_E_NOT_SYNCHRONIZED": refused} if refused else {}}]},
+               "epochs_before": [1], "epochs_after": [1], "logs": [log]}
+        return failover.summarize(res, readings, status, 10)
+
+    def test_targets_met_and_missed(self):
+        row = self.synthetic(1500, 0)
+        a = row["agents"][0]
+        self.assertAlmostEqual(a["switch_after_event_s"], 1.3)
+        self.assertAlmostEqual(a["switch_after_first_failure_s"], 0.9)
+        self.assertEqual((a["before"]["n"], a["after"]["n"]), (100, 187))  # after: switch to the end
+        self.assertAlmostEqual(a["p99_ratio"], 1.5)
+        self.assertEqual(a["targets"], {"no_refused_under_limit": True, "none_outside": True,
+                                        "switch_within_2_polls": True, "error_after_within_2x": True})
+        self.assertAlmostEqual(row["standby_error_growth_us_per_s"], 1.0)
+        self.assertEqual((row["standby_error_before_us"], row["standby_served_alone_until_s"],
+                          row["standby_error_last_us"]), (2.0, 19, 21.0))
+        # Not serving (error 0) is left out of the growth and of "served until".
+        sv = failover.standby_service([(t, failover.STANDBY, 0 if t > 30 else 1000 * t) for t in range(40)], 20, None)
+        self.assertEqual((round(sv["standby_error_growth_us_per_s"], 6), sv["standby_served_alone_until_s"]), (1.0, 10))
+        # Three times the error after, reads refused without a bound alarm: both missed.
+        a = self.synthetic(3000, 7, alarm_why="out of sync: master unreachable for 3.0 s")["agents"][0]
+        self.assertEqual((a["targets"]["error_after_within_2x"], a["targets"]["no_refused_under_limit"]),
+                         (False, False))
+        # Refused once the bound passed max_error: what the target allows.
+        a = self.synthetic(1000, 7, alarm_why="out of sync: error bound 5041.2 us exceeds max_error 5000.0 us"
+                           )["agents"][0]
+        self.assertTrue(a["targets"]["no_refused_under_limit"])
+        self.assertAlmostEqual(a["alarm_after_switch_s"], 8.7)
+        md = failover.markdown([self.synthetic(1500, 0)])
+        self.assertIn("| failover | camera | 1.00 | 0.40 | 1.30 / 0.90 | - | 1.0 / 1.0 | 1.5 / 1.5 |", md)
+        self.assertIn("| failover | camera | met | met | met | met (1.50) |", md)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ millisecond with the bound.
     timesync-testbed transports [--scenarios A,B] [--duration S] [--grpc-agents N] [--udp-agents N]
                                 gRPC agents, UDP agents and chrony at once through the
                                 same impairment; the master's CPU per request of each
+    timesync-testbed failover [--scenarios failover,failback,partition] [--hold-down S]
+                                a hot-standby master: the primary killed, killed and
+                                back, or cut off; switch times, error before/after
     timesync-testbed compare [--scenarios idle,jitter] [--duration S]
                          [--modes polling,polling-fast,beacon] [--beacon-rate-hz R] [--repeat N]
                                 polling vs beacon mode with the same agents and
@@ -51,5 +54,5 @@ Modules: network (namespaces), processes (processes, signals, lock, cgroups,
 binaries), configs (agent and master YAML), scenarios (definitions and the
 runner), truth (the truth monitor and its output), chrony, probes, report
 (tables, SVG), cli; one per command family: bench (run, bench, check),
-transports, compare, legs, start_error, servo_compare, honesty.
+transports, failover, compare, legs, start_error, servo_compare, honesty.
 """

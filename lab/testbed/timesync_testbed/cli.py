@@ -7,7 +7,7 @@ import sys
 import tempfile
 
 import timesync_testbed
-from . import bench, compare, honesty, legs, servo_compare, start_error, transports
+from . import bench, compare, failover, honesty, legs, servo_compare, start_error, transports
 from .configs import MAX_AGENTS, ConfigError
 from .network import cleanup_all
 from .probes import ProbeError
@@ -15,7 +15,7 @@ from .processes import Bed, Interrupted, catch_signals, die, signals_held, take_
 from .scenarios import SCENARIOS
 
 DEFAULT_BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "build", "default")
-FAMILIES = (bench, transports, compare, legs, start_error, servo_compare, honesty)
+FAMILIES = (bench, transports, failover, compare, legs, start_error, servo_compare, honesty)
 
 
 def parser():

@@ -59,6 +59,8 @@ def to_yaml(cfg, indent=""):
     for k, v in cfg.items():
         if isinstance(v, dict):
             out += f"{indent}{k}:\n" + to_yaml(v, indent + "  ")
+        elif isinstance(v, (list, tuple)):  # a flow sequence of quoted strings
+            out += f"{indent}{k}: [" + ", ".join(f'"{x}"' for x in v) + "]\n"
         else:
             text = "true" if v is True else "false" if v is False else str(v)
             out += f'{indent}{k}: "{text}"\n' if ":" in text else f"{indent}{k}: {text}\n"

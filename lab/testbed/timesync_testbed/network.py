@@ -1,6 +1,7 @@
 """The bed's network: a hub namespace with a bridge, the master's namespace
-(tsb-master, 10.213.0.1) and the SoMs' (tsb-som1, 10.213.0.11, ...), joined by
-veth pairs, so every exchange crosses a real network stack.
+(tsb-master, 10.213.0.1), optionally a standby master's (tsb-standby,
+10.213.0.2), and the SoMs' (tsb-som1, 10.213.0.11, ...), joined by veth pairs,
+so every exchange crosses a real network stack.
 
 A SoM namespace holds one agent by default; Network(agents, per_som=k) puts k
 agents in each (each with its own port and segment), because creating a
@@ -18,6 +19,8 @@ HUB = PREFIX + "hub"
 MASTER_NS = PREFIX + "master"
 SUBNET = "10.213.0"
 MASTER_IP = SUBNET + ".1"
+STANDBY_NS = PREFIX + "standby"  # a second master, a standby of the first (Network(standby=True))
+STANDBY_IP = SUBNET + ".2"
 MASTER_PORT = 17450
 MASTER_UDP_PORT = 17452  # the master's UDP exchanges (transport udp or auto)
 PROXY_PORT = 17460       # the netem proxy in front of MASTER_PORT (TCP)...
@@ -71,8 +74,8 @@ def som_ip(k):
 class Network:
     """The hub with its bridge, the master namespace and one per SoM."""
 
-    def __init__(self, agents, per_som=1):
-        self.agents, self.per_som = agents, per_som
+    def __init__(self, agents, per_som=1, standby=False):
+        self.agents, self.per_som, self.standby = agents, per_som, standby
         self.soms = (agents + per_som - 1) // per_som
         if self.soms > MAX_SOMS:
             raise ValueError(f"{agents} agents at {per_som} per SoM need more than {MAX_SOMS} SoMs")
@@ -100,7 +103,7 @@ class Network:
         sh("ip", "netns", "add", HUB)
         sh("ip", "-n", HUB, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", HUB, "link", "set", "br0", "up")
-        nodes = [(MASTER_NS, MASTER_IP, "m")]
+        nodes = [(MASTER_NS, MASTER_IP, "m")] + ([(STANDBY_NS, STANDBY_IP, "b")] if self.standby else [])
         nodes += [(som_ns(k), som_ip(k), f"s{k + 1}") for k in range(self.soms)]
         for ns, ip, tag in nodes:
             sh("ip", "netns", "add", ns)
@@ -112,6 +115,18 @@ class Network:
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    @staticmethod
+    def link_of(ns):
+        """The hub's end of a namespace's veth (its port on the bridge)."""
+        tag = {MASTER_NS: "m", STANDBY_NS: "b"}.get(ns) or "s" + ns[len(PREFIX) + 3:]
+        return f"{PREFIX}{tag}h"
+
+    def set_link(self, ns, up):
+        """Cuts (up False) or restores a namespace's link to the bridge: the
+        hub's end of its veth goes down, so nothing crosses either way and
+        its open TCP connections stall instead of closing."""
+        sh("ip", "-n", HUB, "link", "set", self.link_of(ns), "up" if up else "down")
 
     def down(self):
         cleanup_all()

@@ -67,9 +67,11 @@ def svg_plot(trace_path, res, svg_path):
     svg_panels(panels, res["duration_s"], res["events"], svg_path)
 
 
-def svg_panels(panels, dur, events, svg_path):
+def svg_panels(panels, dur, events, svg_path, labels=False, marks=None):
     """One panel per (title, [(t s, error us, bound us or None)]): the error
-    in blue, +-bound in grey, events as red dashed lines."""
+    in blue, +-bound in grey, events as red dashed lines (labelled with their
+    "event" text when labels). marks: per panel, more events of that panel
+    alone ({"t", "event"}), as labelled green dashed lines."""
     W, H, PAD_L, PAD_R, PAD_T, PAD_B = 900, 220, 70, 20, 30, 35
     total_h = H * len(panels)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" '
@@ -106,9 +108,13 @@ def svg_panels(panels, dur, events, svg_path):
         step = 10 if dur > 30 else 5
         for t in range(0, int(dur) + 1, step):
             parts.append(f'<text x="{X(t):.1f}" y="{y0 + H - PAD_B + 14}" text-anchor="middle">{t} s</text>')
-        for ev in events:
+        own = [(ev, "#2ca02c") for ev in (marks[ai] if marks else [])]
+        for k, (ev, color) in enumerate([(ev, "#d62728") for ev in events] + own):
             parts.append(f'<line x1="{X(ev["t"]):.1f}" x2="{X(ev["t"]):.1f}" y1="{y0 + PAD_T}" '
-                         f'y2="{y0 + PAD_T + ph}" stroke="#d62728" stroke-dasharray="3,3"/>')
+                         f'y2="{y0 + PAD_T + ph}" stroke="{color}" stroke-dasharray="3,3"/>')
+            if labels or color != "#d62728":
+                parts.append(f'<text x="{X(ev["t"]) + 3:.1f}" y="{y0 + PAD_T + 11 + 11 * (k % 3)}" '
+                             f'fill="{color}">{ev["event"]}</text>')
 
         def polyline(vals, color, width):
             # One polyline per contiguous run (gaps: readings refused).
