@@ -1,6 +1,7 @@
 // libtimesync's segment reader on arbitrary bytes, through its public API: the
-// bytes become the contents of a file (a memfd), which Clock::open() maps and
-// checks, and snapshot() / timestamp_at() / get_timestamp_with_error() read as
+// bytes become the contents of a regular file in a private directory (the
+// reader refuses symbolic links such as /proc/self/fd/N), which Clock::open()
+// checks and reads, and snapshot() / timestamp_at() / get_timestamp_with_error() read as
 // an application would. The same bytes also drive the pure half directly:
 // validate(), evaluate(), to_sync() and bound_at() on a Transform of any field
 // values, at any instant. A segment is written by another process (the agent,
@@ -10,7 +11,7 @@
 // version, size) is forced valid and the file at least a segment long, so the
 // fuzzer spends its time in the slots rather than on the magic.
 #include <fcntl.h>
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -38,8 +39,18 @@ T take(const uint8_t*& p, const uint8_t* end) {
   return v;
 }
 
+// The segment file, in a directory of this process's own.
+const std::string& the_path() {
+  static const std::string path = [] {
+    char dir[] = "/tmp/fuzz_segment-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    return std::string(dir) + "/segment";
+  }();
+  return path;
+}
+
 int the_file() {
-  static const int fd = memfd_create("fuzz_segment", MFD_CLOEXEC);
+  static const int fd = open(the_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) std::abort();
   return fd;
 }
@@ -101,8 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!file.empty() &&
       pwrite(fd, file.data(), file.size(), 0) != static_cast<ssize_t>(file.size()))
     std::abort();
-  static const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  timesync::Result<timesync::Clock> clock = timesync::Clock::open(path);
+  timesync::Result<timesync::Clock> clock = timesync::Clock::open(the_path());
   if (!clock.ok()) return 0;
   (void)clock.value().snapshot();
   check(clock.value().timestamp_at(t));
