@@ -243,6 +243,33 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
   row("Segment", s.segment());
 }
 
+// UTC beside a timeline (issue 18), one line.
+std::string utc_text(const v1::Utc& u) {
+  std::string t = fmt("timeline %s %s s, error %.3f us (%s)", u.offset_ns() < 0 ? "-" : "+",
+                      exact_seconds(u.offset_ns() < 0 ? -u.offset_ns() : u.offset_ns()).c_str(),
+                      static_cast<double>(u.error_ns()) / 1e3,
+                      u.synchronized() ? "reference synchronized" : "reference lost: error growing");
+  t += u.tai_minus_utc_s() != 0 ? fmt(", TAI-UTC %d s", u.tai_minus_utc_s()) : std::string(", TAI-UTC unknown");
+  if (u.next_leap_utc_s() != 0) {
+    t += fmt(", leap second announced: TAI-UTC %d s from %" PRId64 " (POSIX s)", u.next_tai_minus_utc_s(),
+             u.next_leap_utc_s());
+  }
+  if (u.leap_list_expired()) t += ", leap-second list expired";
+  return t;
+}
+
+std::string utc_json(const v1::Utc& u) {
+  JsonObject o;
+  o.integer("offset_ns", u.offset_ns())
+      .uinteger("error_ns", u.error_ns())
+      .boolean("synchronized", u.synchronized())
+      .integer("tai_minus_utc_s", u.tai_minus_utc_s())
+      .integer("next_leap_utc_s", u.next_leap_utc_s())
+      .integer("next_tai_minus_utc_s", u.next_tai_minus_utc_s())
+      .boolean("leap_list_expired", u.leap_list_expired());
+  return o.text();
+}
+
 bool master_status(const Args& a, const std::string& target, v1::GetStatusResponse* r,
                    grpc::Status* st) {
   auto stub = v1::TimeService::NewStub(channel(a, target));
@@ -268,7 +295,9 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
         .integer("now_ns", r.now_ns())
         .uinteger("master_error_ns", r.master_error_ns())
         .uinteger("requests_served", r.requests_served())
-        .num("uptime_s", static_cast<double>(r.uptime_ns()) / 1e9);
+        .num("uptime_s", static_cast<double>(r.uptime_ns()) / 1e9)
+        .str("reference", r.reference());
+    if (r.has_utc()) o.raw("utc", utc_json(r.utc()));
     std::printf("%s\n", o.text().c_str());
     return kExitOk;
   }
@@ -283,6 +312,8 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
                       hex(r.master_epoch()).c_str(), hex(r.master_instance()).c_str()));
   row("Time", exact_seconds(r.now_ns()) + " seconds on its timeline");
   row("Master error", fmt("%" PRIu64 " ns (declared against its reference)", r.master_error_ns()));
+  if (!r.reference().empty()) row("Reference", r.reference());
+  if (r.has_utc()) row("UTC", utc_text(r.utc()));
   row("Requests", fmt("%" PRIu64 " served", r.requests_served()));
   row("Uptime", fmt("%.1f seconds", static_cast<double>(r.uptime_ns()) / 1e9));
   return kExitOk;

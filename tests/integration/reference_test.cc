@@ -1,0 +1,247 @@
+// Issue 18: the master's external reference with real processes. A reference
+// chronyd (its own clock at stratum 8, on 127.0.0.1) and the master's chronyd
+// (-x, following it 16 times a second); two real masters read the latter's
+// tracking: one serving the monotonic timeline with UTC beside it, one serving
+// CLOCK_REALTIME with the reference's error in master_error_ns. Every chronyd
+// shares this host's clock and steers nothing (-x), so the truth is exact:
+// UTC is this host's CLOCK_REALTIME, and the true offset from the monotonic
+// timeline (this host's CLOCK_MONOTONIC_RAW) to UTC is read here, around
+// each answer. Shown with the master's chronyd up, stopped (the error grows,
+// the master says why) and back. Needs root (chronyd -u root).
+#include <gtest/gtest.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "support/chronyd.hpp"
+#include "support/daemons.hpp"
+#include "support/rpc.hpp"
+
+namespace timesync::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+int64_t clock_ns(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::unique_ptr<v1::TimeService::Stub> stub(const std::string& target) {
+  return v1::TimeService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+}
+
+std::optional<v1::GetStatusResponse> master_status(v1::TimeService::Stub& s) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+  v1::GetStatusResponse r;
+  if (!s.GetStatus(&ctx, v1::GetStatusRequest{}, &r).ok()) return std::nullopt;
+  return r;
+}
+
+struct Answer {
+  v1::GetTimeResponse r;
+  int64_t truth_offset_ns = 0;  // realtime - raw, read around the answer
+  int64_t truth_width_ns = 0;
+};
+std::optional<Answer> get_time(v1::TimeService::Stub& s) {
+  Answer a;
+  const int64_t rt1 = clock_ns(CLOCK_REALTIME);
+  const int64_t raw1 = clock_ns(CLOCK_MONOTONIC_RAW);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+  v1::GetTimeRequest req;
+  req.set_client_id("reference_test");
+  if (!s.GetTime(&ctx, req, &a.r).ok()) return std::nullopt;
+  const int64_t raw2 = clock_ns(CLOCK_MONOTONIC_RAW);
+  const int64_t rt2 = clock_ns(CLOCK_REALTIME);
+  // realtime - raw moves only at the kernel clock's frequency correction
+  // (ppm): over the exchange, nanoseconds.
+  a.truth_offset_ns = (rt1 - raw1 + rt2 - raw2) / 2;
+  a.truth_width_ns = std::abs((rt2 - raw2) - (rt1 - raw1)) / 2 + 1;
+  return a;
+}
+
+struct Coverage {
+  int readings = 0;
+  int outside = 0;
+  double worst_ratio = 0;  // |error| / bound
+  int64_t worst_error = 0;
+  uint64_t max_bound = 0;
+  uint64_t min_bound = UINT64_MAX;
+  void add(int64_t error, uint64_t bound) {
+    ++readings;
+    error = std::abs(error);
+    if (static_cast<uint64_t>(error) > bound) ++outside;
+    worst_error = std::max(worst_error, error);
+    worst_ratio = std::max(worst_ratio, static_cast<double>(error) / static_cast<double>(std::max<uint64_t>(bound, 1)));
+    max_bound = std::max(max_bound, bound);
+    min_bound = std::min(min_bound, bound);
+  }
+  void print(const char* phase) const {
+    std::printf("UTC coverage, reference %s: %d readings, %d outside, worst |error| %lld ns, worst |error|/bound "
+                "%.4f, bound %llu..%llu ns\n",
+                phase, readings, outside, static_cast<long long>(worst_error), worst_ratio,
+                static_cast<unsigned long long>(min_bound), static_cast<unsigned long long>(max_bound));
+  }
+};
+
+class ReferenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "runs chronyd -x -u root: needs root";
+    ASSERT_EQ(::access(kChronydBin, X_OK), 0) << "needs chrony";
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- monotonic master ---\n" << mono_.log() << "--- realtime master ---\n" << rt_.log()
+                << "--- master's chronyd ---\n" << chronyd_.log() << "--- reference chronyd ---\n"
+                << upstream_.log();
+    }
+    mono_.stop();
+    rt_.stop();
+    chronyd_.stop();
+    upstream_.stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Samples both masters `n` times, checking each answer; returns the monotonic master's coverage.
+  Coverage sample(int n, bool expect_synchronized) {
+    Coverage c;
+    for (int i = 0; i < n; ++i) {
+      auto m = get_time(*mono_stub_);
+      auto r = get_time(*rt_stub_);
+      if (!m || !r) {
+        ADD_FAILURE() << "a master did not answer";
+        return c;
+      }
+      EXPECT_TRUE(m->r.has_utc());
+      EXPECT_EQ(m->r.master_error_ns(), 0u) << "the shared monotonic timeline's own error is not UTC's";
+      EXPECT_EQ(m->r.utc().synchronized(), expect_synchronized);
+      EXPECT_EQ(m->r.utc().tai_minus_utc_s(), 37);
+      c.add(m->r.master_send_ns() + m->r.utc().offset_ns() - (m->r.master_send_ns() + m->truth_offset_ns),
+            m->r.utc().error_ns() + static_cast<uint64_t>(m->truth_width_ns));
+      // The realtime master: UTC is its timeline, and its error is the reference's.
+      EXPECT_TRUE(r->r.has_utc());
+      EXPECT_EQ(r->r.utc().offset_ns(), 0);
+      EXPECT_GE(r->r.master_error_ns(), r->r.utc().error_ns() > 2000 ? r->r.utc().error_ns() - 2000 : 0);
+      EXPECT_LE(r->r.master_error_ns(), r->r.utc().error_ns() + 2000) << "read 2 us apart at most ppm growth";
+      EXPECT_GT(r->r.master_error_ns(), 0u);
+    }
+    return c;
+  }
+
+  const std::string dir_ = make_temp_dir();
+  const int ntp_port_ = free_udp_port();
+  Chronyd upstream_{dir_, "upstream", chrony_local_server(ntp_port_)};
+  Chronyd chronyd_{dir_, "master-chronyd", chrony_client_of(ntp_port_)};
+  MasterProcess mono_{dir_, "mono"};
+  MasterProcess rt_{dir_, "rt"};
+  std::unique_ptr<v1::TimeService::Stub> mono_stub_;
+  std::unique_ptr<v1::TimeService::Stub> rt_stub_;
+};
+
+TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
+  ASSERT_TRUE(upstream_.start()) << upstream_.log();
+  ASSERT_TRUE(chronyd_.start()) << chronyd_.log();
+  const std::string reference = "reference: {source: chrony, socket: " + chronyd_.socket() + ", poll_s: 0.2}\n";
+  mono_.start(reference);
+  rt_.start(reference + "timebase: realtime\n");
+  mono_stub_ = stub(mono_.target());
+  rt_stub_ = stub(rt_.target());
+
+  // Until the master's chronyd has synchronized, UTC is unknown: no utc in the
+  // answers, and the realtime master's error is unknown (huge), not 0.
+  std::optional<v1::GetStatusResponse> st;
+  ASSERT_TRUE(eventually([&] { return (st = master_status(*mono_stub_)).has_value(); }, 20s, 20ms));
+  EXPECT_NE(st->reference().find("chrony at " + chronyd_.socket() + ": "), std::string::npos) << st->reference();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] {
+    st = master_status(*mono_stub_);
+    if (st && !st->has_utc()) {
+      auto early = get_time(*rt_stub_);
+      if (early && !early->r.has_utc()) {
+        EXPECT_GE(early->r.master_error_ns(), 1'000'000'000'000'000'000ULL);
+      }
+    }
+    return st && st->has_utc() && st->utc().synchronized();
+  }, 60s, 50ms)) << (st ? st->reference() : "no status");
+  std::printf("masters synchronized to their reference %.1f s after start: %s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              st->reference().c_str());
+  EXPECT_NE(st->reference().find("synchronized to 127.0.0.1 stratum 9"), std::string::npos) << st->reference();
+
+  // timesyncctl master shows the reference and UTC.
+  std::string ctl;
+  ASSERT_EQ(run_to_exit({TIMESYNC_CTL_BIN, "master", mono_.target()}, dir_ + "/ctl.log", &ctl), 0) << ctl;
+  EXPECT_NE(ctl.find("Reference       : chrony at " + chronyd_.socket() + ": synchronized to 127.0.0.1"),
+            std::string::npos) << ctl;
+  EXPECT_NE(ctl.find("(reference synchronized), TAI-UTC 37 s"), std::string::npos) << ctl;
+  std::printf("%s", ctl.c_str());
+  ASSERT_EQ(run_to_exit({TIMESYNC_CTL_BIN, "master", mono_.target(), "--json"}, dir_ + "/ctl.log", &ctl), 0);
+  EXPECT_NE(ctl.find("\"utc\":{\"offset_ns\":"), std::string::npos) << ctl;
+
+  // Up: a loopback NTP reference, well under a millisecond.
+  Coverage up = sample(200, true);
+  up.print("up");
+  EXPECT_EQ(up.outside, 0);
+  EXPECT_LT(up.max_bound, 1'000'000u);
+
+  // Stopped: both masters say so and their errors grow from their last good
+  // values, at least 1 ppm (maxclockerror) of the time since.
+  chronyd_.stop();
+  std::optional<v1::GetStatusResponse> rst;
+  ASSERT_TRUE(eventually([&] {
+    st = master_status(*mono_stub_);
+    rst = master_status(*rt_stub_);
+    return st && st->has_utc() && !st->utc().synchronized() && rst && rst->has_utc() &&
+           !rst->utc().synchronized();
+  }, 10s, 20ms));
+  EXPECT_NE(st->reference().find("unreachable"), std::string::npos) << st->reference();
+  const uint64_t e0 = st->utc().error_ns();
+  const uint64_t r0 = rst->master_error_ns();
+  const int64_t t0 = clock_ns(CLOCK_REALTIME);
+  Coverage stopped = sample(100, false);
+  // Three seconds of holdover (waiting for time itself to pass: what grows the error).
+  ASSERT_TRUE(eventually([&] { return clock_ns(CLOCK_REALTIME) - t0 > 3'000'000'000; }, 5s, 50ms));
+  const Coverage more = sample(100, false);
+  st = master_status(*mono_stub_);
+  rst = master_status(*rt_stub_);
+  ASSERT_TRUE(st && st->has_utc() && rst);
+  const double elapsed_s = static_cast<double>(clock_ns(CLOCK_REALTIME) - t0) * 1e-9;
+  const uint64_t e1 = st->utc().error_ns();
+  const uint64_t r1 = rst->master_error_ns();
+  EXPECT_GE(static_cast<double>(e1) - static_cast<double>(e0), elapsed_s * 1000.0 * 0.99) << e0 << " -> " << e1;
+  EXPECT_GE(static_cast<double>(r1) - static_cast<double>(r0), elapsed_s * 1000.0 * 0.99) << r0 << " -> " << r1;
+  std::printf("master's chronyd stopped: UTC error %llu -> %llu ns over %.1f s (realtime master's "
+              "master_error_ns %llu -> %llu ns)\n",
+              static_cast<unsigned long long>(e0), static_cast<unsigned long long>(e1), elapsed_s,
+              static_cast<unsigned long long>(r0), static_cast<unsigned long long>(r1));
+  stopped.readings += more.readings;
+  stopped.outside += more.outside;
+  stopped.worst_ratio = std::max(stopped.worst_ratio, more.worst_ratio);
+  stopped.worst_error = std::max(stopped.worst_error, more.worst_error);
+  stopped.max_bound = std::max(stopped.max_bound, more.max_bound);
+  stopped.min_bound = std::min(stopped.min_bound, more.min_bound);
+  stopped.print("stopped");
+  EXPECT_EQ(stopped.outside, 0);
+
+  // Back: synchronized again, the error back down.
+  ASSERT_TRUE(chronyd_.start()) << chronyd_.log();
+  ASSERT_TRUE(eventually([&] {
+    st = master_status(*mono_stub_);
+    return st && st->has_utc() && st->utc().synchronized();
+  }, 60s, 50ms)) << (st ? st->reference() : "no status");
+  Coverage back = sample(200, true);
+  back.print("back");
+  EXPECT_EQ(back.outside, 0);
+  EXPECT_LT(back.max_bound, 1'000'000u) << "a fresh synchronization: larger than before, still loopback";
+  EXPECT_NE(mono_.log().find("unreachable"), std::string::npos) << "the loss is logged";
+}
+
+}  // namespace
+}  // namespace timesync::testing
