@@ -188,6 +188,15 @@ bool is_empty_path_or_host_port(std::string_view s) {
 constexpr TextRule kReferenceSocket{is_empty_path_or_host_port,
                                     "\"\" (the daemon's default), an absolute Unix socket path "
                                     "(under 108 bytes) or IP:port"};
+bool is_empty_or_socket_path(std::string_view s) {
+  return s.empty() || (is_absolute_path(s) && s.size() < 108 &&
+                       std::none_of(s.begin(), s.end(), [](char c) {
+                         return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
+                       }));
+}
+constexpr TextRule kOptionalSocketPath{is_empty_or_socket_path,
+                                       "\"\" (off) or an absolute Unix socket path under 108 bytes, "
+                                       "without spaces"};
 constexpr TextRule kServerName{is_dns_name_or_empty, "a host name (no spaces, '/' or ':')"};
 bool is_interface_name(std::string_view s) {
   // IFNAMSIZ is 16 with its NUL; no '/' or whitespace (the kernel refuses them).
@@ -1262,6 +1271,13 @@ const Schema<ClientConfig>& client_schema() {
           key<Cfg>(TS_FIELD(beacon.margin_us), Real{10, 0, 1e9},
                    "Beacon mode: added to every beacon sample's uncertainty, in us, for the "
                    "one-way delay floor moving between calibrations."),
+          key<Cfg>(TS_FIELD(chrony_refclock.socket), Text{"", &kOptionalSocketPath},
+                   "chronyd's `refclock SOCK` socket: each publication is sent to it as a "
+                   "sample of UTC with the bound as its error, so chronyd steers the system "
+                   "clock; \"\": off."),
+          key<Cfg>(TS_FIELD(chrony_refclock.max_error_us), Real{1000, 0.001, 1e6},
+                   "Samples whose error exceeds this are not sent; the refclock's delay in "
+                   "chrony.conf must be twice this (in seconds)."),
           metrics_key<Cfg>(),
           key<Cfg>(TS_FIELD(tls.ca_file), Text{"", &kOptionalFile},
                    "PEM CA certificate(s): turns TLS to the master on; the master's "

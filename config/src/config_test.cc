@@ -57,7 +57,8 @@ const std::vector<std::string> kClientKeys = with_common({
     "bound.holdover_wander_ppb_per_s", "alarm.max_error_us", "alarm.clear_ratio",
     "alarm.unreachable_after_s", "alarm.void_after_s", "calibration.offset_ns",
     "beacon.enabled", "beacon.calibrate_every_s", "beacon.window", "beacon.max_excess_us",
-    "beacon.margin_us", "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name"});
+    "beacon.margin_us", "metrics.listen", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.server_name",
+    "chrony_refclock.socket", "chrony_refclock.max_error_us"});
 
 // Lines 1-2 of every client file built below.
 constexpr const char* kClientBase = "role: client\nmaster: m:7450\n";
@@ -572,6 +573,22 @@ TEST_F(ConfigTest, TheMastersReference) {
   EXPECT_EQ(master_error(m + "standby:\n  of: \"10.0.0.1:7450\"\nreference:\n  source: chrony\n"),
             at(5, "key 'reference.source': a standby serves its primary's timeline and error, not "
                   "its own clock's: reference.source is for a primary"));
+}
+
+TEST_F(ConfigTest, TheAgentsChronyRefclock) {
+  const std::string b = kClientBase;
+  auto r = client(b + "chrony_refclock:\n  socket: /run/chrony/timesync.sock\n  max_error_us: 250\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.value->chrony_refclock, (ClientConfig::ChronyRefclock{"/run/chrony/timesync.sock", 250}));
+  EXPECT_EQ(ClientConfig{}.chrony_refclock, (ClientConfig::ChronyRefclock{"", 1000}));
+  EXPECT_EQ(client_error(b + "chrony_refclock:\n  socket: timesync.sock\n"),
+            at(4, "key 'chrony_refclock.socket': expected \"\" (off) or an absolute Unix socket path "
+                  "under 108 bytes, without spaces, got 'timesync.sock'"));
+  EXPECT_EQ(client_error(b + "chrony_refclock:\n  socket: \"/run/a b.sock\"\n"),
+            at(4, "key 'chrony_refclock.socket': expected \"\" (off) or an absolute Unix socket path "
+                  "under 108 bytes, without spaces, got '/run/a b.sock'"));
+  EXPECT_EQ(client_error(b + "chrony_refclock:\n  max_error_us: 0\n"),
+            at(4, "key 'chrony_refclock.max_error_us': 0 is out of range [0.001, 1e6]"));
 }
 
 TEST_F(ConfigTest, CrossKeyRuleNamesTheSecondKey) {

@@ -280,6 +280,16 @@ struct ClientConfig {
   Beacon beacon;
   Metrics metrics;
   ClientTls tls;
+  // The SoM's chronyd as a consumer (issue 18): every publication is sent to
+  // `refclock SOCK <socket>` as a sample of UTC (the master's timeline, plus
+  // its UTC offset when it is not realtime), so chronyd steers the system
+  // clock and logs share the master's timeline. "" (default): off.
+  struct ChronyRefclock {
+    std::string socket;
+    double max_error_us = 1000;  // samples with a larger bound are not sent; chrony's delay = 2x this
+    bool operator==(const ChronyRefclock&) const = default;
+  };
+  ChronyRefclock chrony_refclock;
   LogLevel log_level = LogLevel::kInfo;
   SimClock sim_clock;
   bool operator==(const ClientConfig&) const = default;
