@@ -44,6 +44,13 @@ void ServiceNotifier::keepalive() {
   if (every_ns_ == 0) return;
   const int64_t now = steady_now_ns();
   if (now - last_ns_ < every_ns_) return;
+  if (alive_ && !alive_()) {
+    if (!withheld_) TS_LOG_ERROR("withholding the watchdog keep-alive: not accepting connections");
+    withheld_ = true;
+    return;
+  }
+  if (withheld_) TS_LOG_INFO("watchdog keep-alives resumed");
+  withheld_ = false;
   last_ns_ = now;
   sd_notify(0, "WATCHDOG=1");
 }

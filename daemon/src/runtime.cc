@@ -2,15 +2,18 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "timesync/daemon/log.hpp"
 #include "timesync/timebase/sim_oscillator.hpp"
 
@@ -158,32 +161,92 @@ uint64_t random_instance_id() {
   return id;
 }
 
-std::unique_ptr<grpc::Server> start_grpc_server(
+GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::unique_ptr<Acceptor> acceptor)
+    : server_(std::move(server)), acceptor_(std::move(acceptor)) {}
+
+GrpcServer::~GrpcServer() { shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1)); }
+
+void GrpcServer::on_accepting(std::function<void(bool)> f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_accepting_ = std::move(f);
+}
+
+void GrpcServer::on_self_check(std::function<void(int64_t, bool)> f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_self_check_ = std::move(f);
+}
+
+void GrpcServer::check_itself() {
+  constexpr auto kEvery = std::chrono::milliseconds(200);
+  auto stub = grpc::health::v1::Health::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, kEvery, [this] { return shut_down_; })) {
+    lock.unlock();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    grpc::health::v1::HealthCheckResponse resp;
+    const int64_t t0 = host_raw_now_ns();
+    const bool ok = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest{}, &resp).ok();
+    const int64_t dt = host_raw_now_ns() - t0;
+    lock.lock();
+    if (on_self_check_) on_self_check_(dt, ok);
+  }
+}
+
+void GrpcServer::changed(bool accepting) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) return;
+  server_->GetHealthCheckService()->SetServingStatus("", accepting);
+  if (on_accepting_) on_accepting_(accepting);
+}
+
+void GrpcServer::shutdown(std::chrono::system_clock::time_point deadline) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  cv_.notify_all();
+  if (checker_.joinable()) checker_.join();
+  acceptor_->stop();
+  server_->Shutdown(deadline);
+}
+
+std::unique_ptr<GrpcServer> start_grpc_server(
     const std::string& listen, const std::vector<grpc::Service*>& services, int threads,
-    std::string* why, std::shared_ptr<grpc::ServerCredentials> credentials) {
+    int max_threads, std::string* why, std::shared_ptr<grpc::ServerCredentials> credentials) {
+  // Our own listening socket (acceptor.hpp says why), bound first so that a
+  // taken port is reported before anything starts.
+  std::unique_ptr<Acceptor> acceptor = Acceptor::bind(listen, why);
+  if (acceptor == nullptr) return nullptr;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default, which lets a second master or agent bind
-  // the same port and silently take half the requests. One owner per port.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int port = 0;
-  builder.AddListeningPort(listen,
-                           credentials != nullptr ? credentials : grpc::InsecureServerCredentials(),
-                           &port);
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> sink =
+      builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+          credentials != nullptr ? credentials : grpc::InsecureServerCredentials());
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 20'000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300'000);
+  grpc::ResourceQuota quota("timesync");
+  quota.SetMaxThreads(std::max(max_threads, threads + 1));
+  builder.SetResourceQuota(quota);
   for (grpc::Service* s : services) builder.RegisterService(s);
-  // Pollers pick requests off the wire and run the handlers; gRPC adds threads
-  // beyond them on demand (a WatchAlarms stream holds one while it is open).
+  // Pollers pick requests off the wire and run the synchronous handlers; gRPC
+  // adds threads beyond them on demand (a WatchAlarms stream holds one while
+  // it is open), up to the quota.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    if (why != nullptr) {
-      *why = "cannot listen on '" + listen + "' (address in use, or not a valid host:port)";
-    }
+  if (server == nullptr) {
+    if (why != nullptr) *why = "cannot start the gRPC server on '" + listen + "'";
     return nullptr;
   }
-  return server;
+  auto out = std::make_unique<GrpcServer>(std::move(server), std::move(acceptor));
+  GrpcServer* raw = out.get();
+  out->acceptor_->start(std::move(sink), [raw](bool accepting) { raw->changed(accepting); });
+  out->checker_ = std::thread([raw] { raw->check_itself(); });
+  return out;
 }
 
 }  // namespace timesync::daemon

@@ -7,7 +7,7 @@
 namespace timesync::master {
 namespace {
 
-constexpr std::array<const char*, 2> kMethods{"GetTime", "GetStatus"};
+constexpr std::array<const char*, 3> kMethods{"GetTime", "GetStatus", "GetUdpSession"};
 
 std::string code_name(grpc::StatusCode c) {
   switch (c) {
@@ -33,6 +33,23 @@ MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& 
                            .Help("Time in the RPC handler, from the request's arrival in it to "
                                  "the answer being ready (excludes the network and gRPC).")
                            .Register(registry)),
+      call_family_(prometheus::BuildHistogram()
+                       .Name("timesync_master_call_duration_seconds")
+                       .Help("Time from a call's handler starting (gRPC has just read and parsed "
+                             "the request) until gRPC is done with it: answer and status "
+                             "written, completion dispatched by gRPC's threads.")
+                       .Register(registry)),
+      self_check_(prometheus::BuildHistogram()
+                      .Name("timesync_master_self_check_seconds")
+                      .Help("grpc.health Check round trips the master makes to itself every "
+                            "200 ms over gRPC's in-process transport (no network, no kernel).")
+                      .Register(registry)
+                      .Add({}, daemon::decade_buckets(1e-5, 1.0))),
+      self_check_failures_(prometheus::BuildCounter()
+                               .Name("timesync_master_self_check_failures_total")
+                               .Help("Self checks that failed or took over a second.")
+                               .Register(registry)
+                               .Add({})),
       steps_(prometheus::BuildCounter()
                  .Name("timesync_master_timeline_steps_total")
                  .Help("Realtime steps that started a new epoch.")
@@ -73,8 +90,11 @@ MasterMetrics::MasterMetrics(prometheus::Registry& registry, const std::string& 
       .Add({{"master_id", master_id}, {"timebase", timebase}})
       .Set(1);
   const std::vector<double> buckets = daemon::decade_buckets(1e-6, 1e-2);
+  static_assert(kMethods.size() == kMethodCount);
+  const std::vector<double> call_buckets = daemon::decade_buckets(1e-5, 1.0);
   for (size_t i = 0; i < kMethods.size(); ++i) {
     duration_[i] = &duration_family_.Add({{"method", kMethods[i]}}, buckets);
+    call_[i] = &call_family_.Add({{"method", kMethods[i]}}, call_buckets);
     // Series that exist from the start, so rate() and alerts see zeros, not gaps.
     ok_[i] = &requests_.Add({{"method", kMethods[i]}, {"code", "OK"}});
   }
@@ -89,6 +109,18 @@ void MasterMetrics::request(Method method, grpc::StatusCode code, int64_t durati
     requests_.Add({{"method", kMethods[m]}, {"code", code_name(code)}}).Increment();
   }
   duration_[m]->Observe(static_cast<double>(duration_ns) / 1e9);
+}
+
+void MasterMetrics::completed(Method method, int64_t ns) {
+  call_[static_cast<size_t>(method)]->Observe(static_cast<double>(ns) / 1e9);
+}
+
+void MasterMetrics::self_check(int64_t ns, bool ok) {
+  if (ok) {
+    self_check_.Observe(static_cast<double>(ns) / 1e9);
+  } else {
+    self_check_failures_.Increment();
+  }
 }
 
 void MasterMetrics::stream_opened(grpc::StatusCode code) {

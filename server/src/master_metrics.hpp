@@ -1,6 +1,20 @@
 // The master's Prometheus metrics: requests by method and status code, their
 // handler latency, timeline steps, uptime and identity; beacon streams opened
-// (as requests of method StreamTime, no latency), beacons sent and streams open:
+// (as requests of method StreamTime, no latency), beacons sent and streams open.
+// Latency, inside out:
+//   timesync_master_request_duration_seconds{method}  the handler alone
+//   timesync_master_call_duration_seconds{method}     from the handler's start
+//                                        (gRPC has just read and parsed the
+//                                        request) until gRPC is done with the
+//                                        call: answer and status written, its
+//                                        completion dispatched by gRPC's threads
+//   timesync_master_self_check_seconds   a grpc.health Check the master asks
+//                                        itself every 200 ms over gRPC's
+//                                        in-process transport: what a client
+//                                        would wait for beyond the network
+// Time a request spends in the kernel before any gRPC thread reads it is
+// only seen by clients: agents export timesync_agent_round_trip_seconds.
+// Beacons and UDP:
 //   timesync_master_beacons_sent_total   beacons handed to gRPC for writing
 //   timesync_master_beacons_skipped_total ticks a stream skipped (its previous
 //                                        beacon was still being written)
@@ -9,8 +23,8 @@
 //                                        reason one was dropped (malformed, bad_tag,
 //                                        cookie_expired, no_rx_stamp, stepped, ...)
 //
-// Thread safety: request(), stream_opened(), beacons() from any thread;
-// update() from the main loop.
+// Thread safety: request(), completed(), self_check(), stream_opened(),
+// beacons() from any thread; update() from the main loop.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -27,12 +41,16 @@ namespace timesync::master {
 
 class MasterMetrics {
  public:
-  enum class Method { kGetTime, kGetStatus };
+  enum class Method { kGetTime, kGetStatus, kGetUdpSession };
 
   MasterMetrics(prometheus::Registry& registry, const std::string& master_id,
                 const std::string& timebase);
 
   void request(Method method, grpc::StatusCode code, int64_t duration_ns);
+  // A call gRPC is done with, `ns` after its handler started.
+  void completed(Method method, int64_t ns);
+  // One of the server's checks of itself (GrpcServer::on_self_check).
+  void self_check(int64_t ns, bool ok);
   void update(double uptime_s, uint64_t timeline_steps);
   // A StreamTime call answered with `code` (OK: the stream was opened).
   void stream_opened(grpc::StatusCode code);
@@ -44,8 +62,13 @@ class MasterMetrics {
  private:
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_family_;
-  prometheus::Histogram* duration_[2];
-  prometheus::Counter* ok_[2];  // the common case, without a label lookup
+  static constexpr size_t kMethodCount = 3;
+  prometheus::Family<prometheus::Histogram>& call_family_;
+  prometheus::Histogram* duration_[kMethodCount];
+  prometheus::Histogram* call_[kMethodCount];
+  prometheus::Counter* ok_[kMethodCount];  // the common case, without a label lookup
+  prometheus::Histogram& self_check_;
+  prometheus::Counter& self_check_failures_;
   prometheus::Counter& steps_;
   prometheus::Gauge& uptime_;
   prometheus::Counter& beacons_sent_;

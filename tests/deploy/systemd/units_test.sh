@@ -7,7 +7,8 @@
 # 2. `systemd-analyze security --offline=yes` rates each unit at most MAX, and
 #    every check it marks failed is one accepted here, with the reason.
 # 3. The choices the units depend on are still there (see the comments in
-#    deploy/systemd/*.service.in for why each is needed).
+#    deploy/systemd/*.service.in for why each is needed), among them a
+#    LimitNOFILE= large enough for the role (the master's connections).
 set -euo pipefail
 analyze=$1
 units=$2
@@ -104,6 +105,15 @@ for spec in "$@"; do
   require "$unit" "NotifyAccess=main" "only the daemon itself may notify"
   grep -qE '^WatchdogSec=[1-9]' "$units/$unit" || failed "$unit: no WatchdogSec= (the daemons ping it)"
   require "$unit" "RestartPreventExitStatus=64 78" "usage and config errors are not retried"
+  # The daemons bound their connections by the descriptor limit (issue 17):
+  # it must be set, and large enough for their role.
+  nofile=$(sed -n 's/^LimitNOFILE=\([0-9][0-9]*\)$/\1/p' "$units/$unit")
+  min_nofile=$([ "$role" = master ] && echo 4096 || echo 1024)
+  if [ -z "$nofile" ]; then
+    failed "$unit: no numeric LimitNOFILE= (connections are bounded by it)"
+  elif [ "$nofile" -lt "$min_nofile" ]; then
+    failed "$unit: LimitNOFILE=$nofile is below $min_nofile"
+  fi
   require "$unit" "ExecStartPre=$bin --config $config --check-config" "config checked before start"
   require "$unit" "ExecStart=$bin --config $config" "the installed config"
   forbid "$unit" '@[A-Z_]+@' "an unsubstituted template variable"
