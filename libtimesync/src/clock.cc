@@ -356,29 +356,24 @@ TimestampWithError Clock::timestamp_at(LocalTime local) const {
   return r;
 }
 
-TimestampWithError Clock::get_timestamp_with_error() const {
-  const layout::Segment* seg = load_current(&seg_);
-  Transform s;
-  LocalTime now;
-  // Read the clock after the snapshot, so now >= as_of in the common case.
-  const bool read = seg != nullptr && segment::read_transform(seg, &s) == Error::kOk;
-  const bool clocked = read && read_local_clock(&now);
-  // Every path returns r, so r is the caller's result and evaluate() writes
-  // it directly (no copy on the hot path).
-  TimestampWithError r = clocked ? evaluate(s, now) : TimestampWithError{};
-  if (r.ok()) return r;
-  if (seg == nullptr) {
-    r = TimestampWithError{};
+TimestampWithError Clock::read_slow() const {
+  if (load_current(&seg_) == nullptr) {  // moved from
+    TimestampWithError r;
     r.error = Error::kInvalidArgument;
-  } else if (read && !clocked) {
-    r = TimestampWithError{};
-    r.error = Error::kClock;
-  } else {
-    // No time from the page: the file, or a look at the path (slow path).
-    r = state_->timestamp(nullptr);
+    return r;
   }
-  return r;
+  // No time from the inline path: the page again with retries, the file, or a
+  // look at the path.
+  return state_->timestamp(nullptr);
 }
+
+namespace {
+// get_timestamp_with_error() was out of line in libtimesync.so.0 before it
+// moved to the header; programs linked then still call the library's copy.
+// Taking its address here emits that copy, with the same exported symbol.
+[[gnu::used]] TimestampWithError (Clock::*const kKeepOutOfLineCopy)() const =
+    &Clock::get_timestamp_with_error;
+}  // namespace
 
 Result<SyncTime> Clock::get_timestamp() const {
   const TimestampWithError r = get_timestamp_with_error();

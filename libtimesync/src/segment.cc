@@ -25,6 +25,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "timesync/read_path.hpp"
+
 namespace timesync::segment {
 
 static_assert(sizeof(layout::Slot::master_id) == kMasterIdSize);
@@ -99,17 +101,15 @@ Error read_consistent(const layout::Segment* seg, Out* out) {
   // must be refused, not interpreted.
   if (const Error e = check_fixed_header(seg); e != Error::kOk) return e;
   for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
-    const uint64_t n = load(&seg->latest, __ATOMIC_ACQUIRE);
-    if (n == 0) return Error::kNotInitialized;
-    const layout::Slot* sl = &seg->slots[n & 1];
-    const uint64_t g1 = load(&sl->generation, __ATOMIC_ACQUIRE);
-    if (g1 & 1) {  // the writer has lapped us and is rewriting this slot
-      cpu_relax();
-      continue;
+    // The same attempt the inline read path makes (read_path.hpp).
+    switch (detail::read_slot(seg, out)) {
+      case detail::SlotRead::kOk:
+        return Error::kOk;
+      case detail::SlotRead::kNeverPublished:
+        return Error::kNotInitialized;
+      case detail::SlotRead::kRetry:
+        break;
     }
-    load_slot(sl, out);
-    fence_acquire();
-    if (load(&sl->generation, __ATOMIC_RELAXED) == g1) return Error::kOk;
     cpu_relax();
   }
   return Error::kBusy;

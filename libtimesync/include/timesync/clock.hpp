@@ -27,6 +27,7 @@
 
 #include <string>
 
+#include "timesync/read_path.hpp"
 #include "timesync/transform.hpp"
 #include "timesync/types.hpp"
 
@@ -53,8 +54,14 @@ class Clock {
 
   // Synchronized time now; an Error when out of sync.
   Result<SyncTime> get_timestamp() const;
-  // Time, bound, status and epoch now (see TimestampWithError).
-  TimestampWithError get_timestamp_with_error() const;
+  // Time, bound, status and epoch now (see TimestampWithError). Inline: the
+  // common case (a time from the mapped copy) runs in the caller, without a
+  // call into the library (read_path.hpp); everything else is read_slow().
+  TimestampWithError get_timestamp_with_error() const {
+    TimestampWithError r;
+    if (detail::fast_timestamp(__atomic_load_n(&seg_, __ATOMIC_ACQUIRE), &r)) return r;
+    return read_slow();
+  }
   bool is_synchronized() const;
 
   // The same decision at a chosen local time (for tests and tools).
@@ -66,8 +73,12 @@ class Clock {
   friend struct detail::ClockState;
   Clock(const layout::Segment* seg, detail::ClockState* state);
   void release();
-  // Where every read starts: the sealed copy, or (reading the file) a blank
-  // segment whose bad magic sends reads to the slow path. Loaded with acquire
+  // get_timestamp_with_error() when the inline path gives no time: reads
+  // again with retries, evaluates, and looks at the path (the slow path).
+  TimestampWithError read_slow() const;
+  // Where every read starts: the sealed copy (its header checked when it was
+  // mapped), or (reading the file) a blank segment, never published, which
+  // sends reads to the slow path. Loaded with acquire
   // and replaced with release by the slow path; a copy it pointed to stays
   // mapped at its address for the Clock's life, so a reader that loaded it
   // never reads unmapped or reused memory. That is one 4 KiB mapping per agent

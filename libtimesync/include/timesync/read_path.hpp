@@ -1,0 +1,156 @@
+// The reader's hot path, inline so that an application's read costs one
+// clock_gettime plus a few loads and multiplies, without a call into the
+// library. Not an API: Clock::get_timestamp_with_error() (clock.hpp) and
+// segment.cc use it; applications use Clock.
+//
+// read_slot(): one attempt of the seqlock read (the protocol and its fences
+// are described in segment_layout.hpp and segment.cc); the library's bounded
+// retry loop (segment.cc) and the inline path both use this one function, so
+// seqlock_stress_test checks the code applications inline.
+//
+// fast_usable() + fast_evaluate(): evaluate() (transform.hpp) for the case
+// that gives a time, and only that case: true only with the result evaluate()
+// would give, field for field, and false for everything else (an invalid or
+// unsynchronized transform, a stale or too-wide bound, any overflow), which
+// sends the caller to the library's slow path, where evaluate() decides.
+//
+// The header (magic, version, size) is not looked at here: a Clock checks it
+// when it maps a copy, and a copy is sealed (nobody but its agent writes it,
+// nobody can shrink it). A Clock that has no valid copy points at a blank
+// segment (never published) or at nothing, both of which fail here.
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "timesync/segment_layout.hpp"
+#include "timesync/transform.hpp"
+#include "timesync/types.hpp"
+
+namespace timesync::detail {
+
+// ThreadSanitizer cannot model stand-alone fences: under it, the payload
+// loads themselves are acquire (stronger), as in segment.cc.
+#if defined(__SANITIZE_THREAD__)
+#define TIMESYNC_DETAIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TIMESYNC_DETAIL_TSAN 1
+#endif
+#endif
+#if defined(TIMESYNC_DETAIL_TSAN)
+inline constexpr int kSlotPayloadLoad = __ATOMIC_ACQUIRE;
+inline void slot_fence_acquire() {}
+#else
+inline constexpr int kSlotPayloadLoad = __ATOMIC_RELAXED;
+inline void slot_fence_acquire() { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+#endif
+#undef TIMESYNC_DETAIL_TSAN
+
+template <class T>
+inline T slot_load(const T* p) {
+  return __atomic_load_n(p, kSlotPayloadLoad);
+}
+
+enum class SlotRead { kOk, kNeverPublished, kRetry };
+
+// One seqlock attempt on the latest slot: kOk with *out a consistent copy,
+// kNeverPublished, or kRetry (the writer was rewriting the slot). Out is a
+// Transform or a TransformSnapshot (which also gets the master's identity).
+template <class Out>
+inline SlotRead read_slot(const layout::Segment* seg, Out* out) {
+  const uint64_t n = __atomic_load_n(&seg->latest, __ATOMIC_ACQUIRE);
+  if (n == 0) return SlotRead::kNeverPublished;
+  const layout::Slot* sl = &seg->slots[n & 1];
+  const uint64_t g1 = __atomic_load_n(&sl->generation, __ATOMIC_ACQUIRE);
+  if ((g1 & 1) != 0) return SlotRead::kRetry;  // the writer lapped us: rewriting it
+  out->epoch = slot_load(&sl->epoch);
+  out->as_of.ns = slot_load(&sl->as_of_local_ns);
+  out->void_after.ns = slot_load(&sl->void_after_local_ns);
+  out->ref_local.ns = slot_load(&sl->ref_local_ns);
+  out->ref_sync.ns = slot_load(&sl->ref_sync_ns);
+  out->freq_adj_q48 = slot_load(&sl->freq_adj_q48);
+  out->bound_at_as_of_ns = slot_load(&sl->bound_at_as_of_ns);
+  out->bound_growth_ppb = slot_load(&sl->bound_growth_ppb);
+  out->max_error_ns = slot_load(&sl->max_error_ns);
+  out->status = static_cast<ClockStatus>(slot_load(&sl->status));
+  if constexpr (std::is_same_v<Out, TransformSnapshot>) {
+    out->master_instance = slot_load(&sl->master_instance);
+    uint64_t words[layout::kMasterIdWords];
+    for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = slot_load(&sl->master_id[i]);
+    static_assert(sizeof(words) == sizeof(out->master_id));
+    std::memcpy(out->master_id.data(), words, sizeof(words));
+  }
+  slot_fence_acquire();
+  return __atomic_load_n(&sl->generation, __ATOMIC_RELAXED) == g1 ? SlotRead::kOk
+                                                                  : SlotRead::kRetry;
+}
+
+// The checks of validate() that do not depend on the time, and the status
+// that gives one: false sends the caller to the slow path.
+inline bool fast_usable(const Transform& s) {
+  return (s.status == ClockStatus::kSynchronized || s.status == ClockStatus::kHoldover) &&
+         s.void_after >= s.as_of && s.freq_adj_q48 <= kMaxFreqAdjQ48 &&
+         s.freq_adj_q48 >= -kMaxFreqAdjQ48 && s.bound_growth_ppb <= kMaxBoundGrowthPpb;
+}
+
+// evaluate(s, t) for a transform fast_usable() accepted, when it gives a time
+// (see above); false otherwise. Every step after the clock read is on the
+// latency path of the read (clock_gettime orders the counter read after all
+// earlier instructions), hence the short forms, each exact where it applies
+// and a slow-path exit where it does not.
+inline bool fast_evaluate(const Transform& s, LocalTime t, TimestampWithError* r) {
+  // t before as_of (the agent's clock ahead of ours?) or past void_after.
+  if (t < s.as_of || t > s.void_after) return false;
+  // bound_at(): ceil((t - as_of) * growth / 1e9) + bound_at_as_of, in 64 bits;
+  // ceil(p / q) == (p + q - 1) / q while p + q - 1 does not overflow.
+  constexpr uint64_t kNsPerS = 1'000'000'000;
+  uint64_t product = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(t.ns) - static_cast<uint64_t>(s.as_of.ns),
+                             s.bound_growth_ppb,
+                             &product) ||
+      product > UINT64_MAX - (kNsPerS - 1)) {
+    return false;
+  }
+  uint64_t bound = 0;
+  if (__builtin_add_overflow((product + (kNsPerS - 1)) / kNsPerS, s.bound_at_as_of_ns, &bound) ||
+      bound > s.max_error_ns) {
+    return false;
+  }
+  // to_sync(): ref_sync + d + floor(d * freq / 2^48). With d in int64 the
+  // product is one widening multiply, and its shifted value fits int64
+  // (|freq| <= 2^48 / 100); the sums are checked, an overflow -> slow path.
+  int64_t d = 0;
+  if (__builtin_sub_overflow(t.ns, s.ref_local.ns, &d)) return false;
+  __extension__ using i128 = __int128;
+  const auto corr = static_cast<int64_t>((static_cast<i128>(d) * s.freq_adj_q48) >> kFreqFracBits);
+  int64_t v = 0;
+  if (__builtin_add_overflow(s.ref_sync.ns, d, &v) || __builtin_add_overflow(v, corr, &v)) {
+    return false;
+  }
+  r->time.ns = v;
+  r->bound_ns = bound;
+  r->local = t;
+  r->epoch = s.epoch;
+  r->status = s.status;
+  r->error = Error::kOk;
+  return true;
+}
+
+// The whole hot path: the slot, then CLOCK_MONOTONIC_RAW (after the slot, so
+// now >= as_of in the common case), then the transform. False sends the
+// caller to the slow path, which reads again with retries and decides.
+inline bool fast_timestamp(const layout::Segment* seg, TimestampWithError* r) {
+  if (seg == nullptr) return false;
+  Transform s;
+  if (read_slot(seg, &s) != SlotRead::kOk || !fast_usable(s)) return false;
+  timespec ts{};
+  if (clock_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0) return false;
+  const LocalTime now{static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec};
+  return fast_evaluate(s, now, r);
+}
+
+}  // namespace timesync::detail
