@@ -115,6 +115,14 @@ Agent::Agent(const config::ClientConfig& cfg, std::string agent_id, const TimeSo
   status_.link_description = link_.describe();
 }
 
+std::string Agent::followed_master() const {
+  // Several masters: the one the link follows now (logs name who failed).
+  for (const MasterView& m : link_.masters()) {
+    if (m.followed) return m.target;
+  }
+  return cfg_.master;
+}
+
 std::string Agent::sync_mode() const {
   if (!cfg_.beacon.enabled) return "polling";
   if (stream_up_) {
@@ -161,6 +169,7 @@ void Agent::note_master(const MasterInfo& m, double delay_us) {
     next.id = master_.id;
     next.udp_port = master_.udp_port;
     next.udp_authenticated = master_.udp_authenticated;
+    next.utc = master_.utc;  // UTC too (ChronyRefclockPublisher ages it out)
   }
   master_ = std::move(next);
   master_known_ = true;
@@ -397,7 +406,7 @@ int64_t Agent::round() {
   bool accepted = false;
   if (r.ok()) {
     if (policy_.consecutive_failures() > 0) {
-      TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
+      TS_LOG_INFO("master %s answers again after %d failed exchanges", followed_master().c_str(),
                   policy_.consecutive_failures());
     }
     last_answer_local_ = r.ex.x.t3.ns;
@@ -405,7 +414,8 @@ int64_t Agent::round() {
   } else {
     ++link_errors_[static_cast<size_t>(r.error)];
     if (policy_.consecutive_failures() == 0) {
-      TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(), r.message.c_str());
+      TS_LOG_WARN("exchange with %s failed: %s; holding over", followed_master().c_str(),
+                  r.message.c_str());
     }
     last_error_ = r.message;
   }
@@ -503,7 +513,7 @@ void Agent::run_beacon(const Waker& stop) {
       const LinkResult r = exchange_burst();
       if (r.ok()) {
         if (policy_.consecutive_failures() > 0) {
-          TS_LOG_INFO("master %s answers again after %d failed exchanges", cfg_.master.c_str(),
+          TS_LOG_INFO("master %s answers again after %d failed exchanges", followed_master().c_str(),
                       policy_.consecutive_failures());
         }
         last_answer_local_ = r.ex.x.t3.ns;
@@ -512,7 +522,7 @@ void Agent::run_beacon(const Waker& stop) {
       } else {
         ++link_errors_[static_cast<size_t>(r.error)];
         if (policy_.consecutive_failures() == 0) {
-          TS_LOG_WARN("exchange with %s failed: %s; holding over", cfg_.master.c_str(),
+          TS_LOG_WARN("exchange with %s failed: %s; holding over", followed_master().c_str(),
                       r.message.c_str());
         }
         last_error_ = r.message;

@@ -65,6 +65,9 @@ class Agent {
   // Called after each round with what readers get now (for health).
   void set_on_state(std::function<void(ClockStatus)> f) { on_state_ = std::move(f); }
   const estimator::Estimator& estimator() const { return est_; }
+  // The master as its last answer said (UTC included); from the agent's loop
+  // only (a Publisher's publish() is called there).
+  const MasterInfo& master() const { return master_; }
 
  private:
   // poll.burst exchanges back to back; the one with the smallest delay. A
@@ -87,6 +90,7 @@ class Agent {
   // Sleeps until next_poll, waking for the systemd watchdog on the way.
   void sleep_until_poll(int64_t next_poll, const Waker& stop);
   std::string sync_mode() const;
+  std::string followed_master() const;
   TransformSnapshot build(int64_t now_local, ClockStatus status) const;
   void fill_status(AgentStatusInfo* st, const TransformSnapshot& snap, uint64_t bound_now,
                    int64_t now_local) const;

@@ -1,5 +1,8 @@
 #include "standby.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <cinttypes>
 #include <cstdio>
 #include <utility>
@@ -98,9 +101,22 @@ Standby::Standby(StandbySettings s, std::string self_id)
   // A standby holds over for as long as its error allows, however long the
   // followed master has been silent: max_error alone ends its service.
   s_.agent.alarm.unreachable_after_s = 1e9;
-  // Its recorded transform is read in-process, never from a stale segment
-  // of a dead agent: the error bound alone limits how long it is served.
-  s_.agent.alarm.void_after_s = 1e6;
+  // Its recorded transform is read in-process, never from a stale segment of
+  // a dead agent, so void_after is only the horizon the published bound must
+  // stay honest to. The bound grows linearly and the agent adds the holdover
+  // wander accumulated up to that horizon to its slope: with a horizon of
+  // 1e6 s that slope was 1000 ppm (1 ms of error a second, the standby out of
+  // service 10 s after its primary). Wander alone takes the error to
+  // max_error after sqrt(max_error / wander) (3162 s for 10 ms at 1 ppb/s):
+  // past that there is nothing to serve anyway, so that is the horizon, and
+  // the slope is 3.2 ppm.
+  const double wander = std::max(s_.agent.bound.holdover_wander_ppb_per_s, 1e-6);  // ns/s^2
+  const double horizon_s = std::sqrt(s_.agent.alarm.max_error_us * 1e3 / wander);
+  s_.agent.alarm.void_after_s = std::clamp(horizon_s, 10.0, 1e6);
+  // After an outage of its primary the link falls back to gRPC (user-space
+  // stamps, 100x the error of UDP); a standby tries UDP again sooner than
+  // an agent's default 30 s, since its error is what every agent on it gets.
+  s_.agent.udp.retry_s = std::min(s_.agent.udp.retry_s, 5.0);
 }
 
 Standby::~Standby() { stop(); }

@@ -162,6 +162,18 @@ TEST_F(Failover, PrimaryKilledThenBackWithoutAStep) {
     return s && s->state() == v1::SYNC_STATE_SYNCHRONIZED && s->master_id() == "fleet";
   }, 10s));
   const Tally during = sampler.total();
+  // Holding over, the standby's error grows at its frequency uncertainty and
+  // the wander it allows for (a few ppm), not at the 1000 ppm a horizon of
+  // 1e6 s gave, which took it out of service 10 s after its primary.
+  v1::GetTimeResponse a, b;
+  ASSERT_TRUE(get_time(standby_.target(), &a).ok());
+  const int64_t a_raw = host_raw_now_ns();
+  ASSERT_TRUE(eventually([&] { return host_raw_now_ns() - a_raw > 1'000'000'000; }, 5s));
+  ASSERT_TRUE(get_time(standby_.target(), &b).ok());
+  const double growth_ppm = static_cast<double>(b.master_error_ns() - a.master_error_ns()) /
+                            static_cast<double>(host_raw_now_ns() - a_raw) * 1e6;
+  std::cout << "standby error growth in holdover: " << growth_ppm << " ppm\n";
+  EXPECT_LT(growth_ppm, 100);
 
   primary_.start("", "fleet");
   ASSERT_TRUE(eventually([&] { return followed(agent_.target()) == primary_.target(); }, 30s))
