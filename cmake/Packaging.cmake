@@ -19,6 +19,9 @@
 #                              (the "timesync" user)
 # kuramoto   timesync-kuramoto timesync-kuramoto (masterless GPIO mode: no master,
 #                              no agent, no user, no service)
+# python     python3-timesync  the Python module (python/timesync: cffi in ABI
+#                              mode over libtimesync.so.0) in
+#                              /usr/lib/python3/dist-packages; Architecture: all
 #
 # Packages always install under /usr, whatever CMAKE_INSTALL_PREFIX the build
 # was configured with; the library goes to the multiarch directory
@@ -49,10 +52,10 @@ set(TIMESYNC_SYSUSERSDIR "lib/sysusers.d" CACHE STRING
 set(_ts_deploy "${PROJECT_SOURCE_DIR}/deploy")
 
 if(TIMESYNC_BUILD_SERVICES)
-  set(_ts_components lib dev master agent kuramoto)
+  set(_ts_components lib dev master agent kuramoto python)
 else()
   # No daemons without the services (e.g. the TSan preset).
-  set(_ts_components lib dev kuramoto)
+  set(_ts_components lib dev kuramoto python)
 endif()
 set(_ts_lib_pkg "libtimesync${PROJECT_VERSION_MAJOR}")  # SOVERSION = major
 # component -> package
@@ -61,6 +64,7 @@ set(_ts_pkg_dev libtimesync-dev)
 set(_ts_pkg_master timesync-master)
 set(_ts_pkg_agent timesync-agent)
 set(_ts_pkg_kuramoto timesync-kuramoto)
+set(_ts_pkg_python python3-timesync)
 
 # ---------------------------------------------------------------------------
 # Deployment files. Units and configs depend on the install prefix chosen at
@@ -177,6 +181,15 @@ if(TIMESYNC_BUILD_SERVICES)
   timesync_install_deploy_file(agent "${PROJECT_SOURCE_DIR}/README.md"
     "${CMAKE_INSTALL_DATAROOTDIR}/doc/timesync-agent" README.md)
 endif()
+
+# The Python module: pure Python (cffi's ABI mode dlopens libtimesync.so.0 by
+# its soname, which ld.so finds in the multiarch directory through
+# ld.so.cache), so one file serves every Python 3 version, in Debian's
+# version-independent directory. Only the source: the __pycache__ that running
+# python/tests leaves beside it is not shipped (lintian errs on it); the
+# postinst byte-compiles with py3compile, as dh_python3's does.
+install(FILES "${PROJECT_SOURCE_DIR}/python/timesync/__init__.py"
+        DESTINATION lib/python3/dist-packages/timesync COMPONENT python)
 
 # ---------------------------------------------------------------------------
 # What every package carries in /usr/share/doc/<package>: copyright and
@@ -372,5 +385,26 @@ share only GPIO lines: each peer pulses its output line, timestamps the
 other peers' pulses and moves its next wake-up by the Kuramoto update. No
 master, no network and no agent. It reports the cycles to converge and the
 phase differences, and simulates peers in simulated time.")
+
+# The Python module. Architecture: all (no compiled code: cffi's ABI mode),
+# while the library it loads is per architecture: the exact-version dependency
+# keeps the module and the C declarations it carries in step with the library.
+set(CPACK_COMPONENT_PYTHON_DISPLAY_NAME "timesync Python module")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-timesync)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_COMPONENT_PYTHON_DEPENDS lib)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "python3, python3-cffi")
+# py3compile at configure and py3clean at removal (the scripts dh_python3
+# adds), so the byte code is made once as root and removed with the package.
+set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA
+  "${_ts_deploy}/debian/python3-timesync/postinst"
+  "${_ts_deploy}/debian/python3-timesync/prerm")
+set(CPACK_COMPONENT_PYTHON_DESCRIPTION
+  "timesync client library: Python 3 module
+The timesync module reads the synchronized clock that timesync-agent
+publishes, through libtimesync's C API (cffi in ABI mode): get_timestamp,
+get_timestamp_with_error, is_synchronized, sleep_until and a periodic timer.
+Errors are raised as exceptions carrying the library's error code.")
 
 include(CPack)

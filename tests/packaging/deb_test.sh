@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian packages of a build tree with CPack and checks them:
-#  1. exactly the five expected .deb files, named <package>_<version>_<arch>.deb;
+#  1. exactly the six expected .deb files, named <package>_<version>_<arch>.deb
+#     (python3-timesync is Architecture: all, the others this machine's);
 #  2. control fields: Package, Version, Architecture, Maintainer, Section,
 #     Description, Depends (dpkg-shlibdeps ran; libtimesync0 for every package
 #     whose programs link it; -dev pins the exact runtime version; everything
@@ -15,7 +16,9 @@
 #     the packaged paths, the sysusers.d entry creates the user, the programs
 #     run with the packaged library, and the C (pkg-config) and C++
 #     (find_package) consumers of tests/install/ build against the root alone
-#     and read a segment written by timesync-sim-publisher.
+#     and read a segment written by timesync-sim-publisher; Debian's
+#     /usr/bin/python3 imports the packaged Python module from the root, which
+#     loads the packaged library by its soname and reads that segment.
 # Usage: deb_test.sh --build DIR --source DIR --version X.Y.Z --libdir DIR
 #                    --publisher PATH
 set -euo pipefail
@@ -46,7 +49,11 @@ case $libdir_opt in
 esac
 major=${upstream%%.*}
 arch=$(dpkg --print-architecture)
-packages=("libtimesync$major" libtimesync-dev timesync-master timesync-agent timesync-kuramoto)
+packages=("libtimesync$major" libtimesync-dev timesync-master timesync-agent timesync-kuramoto
+          python3-timesync)
+# The Python module has no compiled code (cffi's ABI mode): one package for all.
+pkg_arch() { if [ "$1" = python3-timesync ]; then echo all; else echo "$arch"; fi; }
+pydir=usr/lib/python3/dist-packages
 
 # --- 1. build -------------------------------------------------------------------
 out=$work/out
@@ -61,16 +68,16 @@ if grep -qi "warning" "$work/cpack.log"; then
   failed "cpack printed warnings"
 fi
 
-# One version for all five, the upstream version plus a Debian revision.
+# One version for all six, the upstream version plus a Debian revision.
 libdebs=("$out/libtimesync${major}_"*.deb)
 version=$(dpkg-deb -f "${libdebs[0]}" Version 2>/dev/null) ||
   fatal "no libtimesync$major package in $(ls "$out")"
 [[ $version =~ ^${upstream//./\\.}-[0-9]+$ ]] || failed "version '$version' is not $upstream-<revision>"
-expected_debs=$(for p in "${packages[@]}"; do echo "${p}_${version}_${arch}.deb"; done | sort)
+expected_debs=$(for p in "${packages[@]}"; do echo "${p}_${version}_$(pkg_arch "$p").deb"; done | sort)
 actual_debs=$(find "$out" -maxdepth 1 -name "*.*deb" -printf "%f\n" | sort)
 [ "$actual_debs" = "$expected_debs" ] ||
   fatal "packages built:"$'\n'"$actual_debs"$'\n'"expected:"$'\n'"$expected_debs"
-deb() { echo "$out/${1}_${version}_${arch}.deb"; }
+deb() { echo "$out/${1}_${version}_$(pkg_arch "$1").deb"; }
 for p in "${packages[@]}"; do
   echo "$p: $(stat -c %s "$(deb "$p")") bytes"
 done
@@ -86,12 +93,13 @@ has_dep() {
   grep -qxE "$2" <<<"$deps"
 }
 declare -A section=([libtimesync$major]=libs [libtimesync-dev]=libdevel
-                    [timesync-master]=net [timesync-agent]=net [timesync-kuramoto]=misc)
+                    [timesync-master]=net [timesync-agent]=net [timesync-kuramoto]=misc
+                    [python3-timesync]=python)
 vre=${version//./\\.}
 for p in "${packages[@]}"; do
   [ "$(field "$p" Package)" = "$p" ] || failed "$p: Package is '$(field "$p" Package)'"
   [ "$(field "$p" Version)" = "$version" ] || failed "$p: Version is '$(field "$p" Version)'"
-  [ "$(field "$p" Architecture)" = "$arch" ] || failed "$p: Architecture is '$(field "$p" Architecture)'"
+  [ "$(field "$p" Architecture)" = "$(pkg_arch "$p")" ] || failed "$p: Architecture is '$(field "$p" Architecture)'"
   [ "$(field "$p" Section)" = "${section[$p]}" ] || failed "$p: Section is '$(field "$p" Section)'"
   grep -qE '^[^<]+ <[^@> ]+@[^> ]+>$' <<<"$(field "$p" Maintainer)" ||
     failed "$p: Maintainer '$(field "$p" Maintainer)' is not 'Name <address>'"
@@ -111,6 +119,12 @@ has_dep timesync-master 'libgrpc\+\+[0-9.]+ .*' || failed "timesync-master: no l
 has_dep timesync-agent 'libgrpc\+\+[0-9.]+ .*' || failed "timesync-agent: no libgrpc++ in Depends"
 has_dep libtimesync-dev "libtimesync$major \(= $vre\)" ||
   failed "libtimesync-dev: does not depend on libtimesync$major (= $version)"
+# The Python module: the interpreter, cffi, and exactly the library whose C
+# declarations it carries (it is built from the same tree).
+has_dep python3-timesync "libtimesync$major \(= $vre\)" ||
+  failed "python3-timesync: does not depend on libtimesync$major (= $version)"
+has_dep python3-timesync 'python3' || failed "python3-timesync: does not depend on python3"
+has_dep python3-timesync 'python3-cffi' || failed "python3-timesync: does not depend on python3-cffi"
 has_dep timesync-master 'systemd \| systemd-sysusers' ||
   failed "timesync-master: no 'systemd | systemd-sysusers' (the postinst creates a user)"
 has_dep timesync-agent 'systemd \| systemd-sysusers' ||
@@ -159,6 +173,20 @@ for p in libtimesync-dev timesync-kuramoto; do
   for s in preinst postinst prerm postrm; do
     [ ! -e "$work/control/$p/$s" ] || failed "$p: has a $s"
   done
+done
+
+# python3-timesync: byte-compiles in its postinst and cleans in its prerm, as
+# dh_python3's scripts do; nothing before installing or after removing.
+ctl=$work/control/python3-timesync
+mkdir -p "$ctl"
+dpkg-deb -e "$(deb python3-timesync)" "$ctl"
+for s in postinst prerm; do
+  [ -x "$ctl/$s" ] || { failed "python3-timesync: no executable $s"; continue; }
+  [ "$(head -n1 "$ctl/$s")" = "#!/bin/sh" ] || failed "python3-timesync: $s does not start with #!/bin/sh"
+  sh -n "$ctl/$s" || failed "python3-timesync: $s is not valid sh"
+done
+for s in preinst postrm conffiles; do
+  [ ! -e "$ctl/$s" ] || failed "python3-timesync: has a $s"
 done
 
 # Run the scripts with PATH holding only stubs that log their arguments: a
@@ -210,6 +238,20 @@ for p in timesync-master timesync-agent; do
   run_script "$stubs" "$p" postrm purge
   called "deb-systemd-helper purge $unit" || failed "$p: postrm purge did not purge $unit's state"
 done
+# python3-timesync: py3compile on configure, py3clean on removal; without
+# py3clean (python3 removed first) the prerm removes the module's __pycache__.
+make_stubs "$work/pystubs" py3compile py3clean
+run_script "$work/pystubs" python3-timesync postinst configure ""
+called "py3compile -p python3-timesync" || failed "python3-timesync: postinst did not run py3compile -p python3-timesync"
+run_script "$work/pystubs" python3-timesync prerm remove
+called "py3clean -p python3-timesync" || failed "python3-timesync: prerm remove did not run py3clean -p python3-timesync"
+make_stubs "$work/pystubs-nopy" rm
+run_script "$work/pystubs-nopy" python3-timesync prerm remove
+called "rm -rf /$pydir/timesync/__pycache__" ||
+  failed "python3-timesync: prerm without py3clean did not remove the module's __pycache__"
+run_script "$work/pystubs" python3-timesync prerm upgrade "$version"
+called "py3clean -p python3-timesync" || failed "python3-timesync: prerm upgrade did not run py3clean"
+
 # The user comes from sysusers.d alone (Depends: systemd | systemd-sysusers).
 for p in timesync-agent timesync-master; do
   ! grep -qw adduser "$work/control/$p/postinst" || failed "$p: postinst still uses adduser"
@@ -259,6 +301,9 @@ expect() {
     timesync-kuramoto)
       echo "-rwxr-xr-x ./usr/bin/timesync-kuramoto"
       echo "-rw-r--r-- ./usr/share/man/man1/timesync-kuramoto\.1\.gz" ;;
+    python3-timesync)
+      # The source alone: no __pycache__ (python/tests runs beside it).
+      echo "-rw-r--r-- ./$pydir/timesync/__init__\.py" ;;
   esac
 }
 for p in "${packages[@]}"; do
@@ -382,6 +427,39 @@ if msg=$("$root/usr/bin/timesync-now" --path "$seg" 2>&1); then
 else
   failed "timesync-now --path $seg: exit $?: $msg"
 fi
+
+# The Python module, with Debian's /usr/bin/python3 and python3-cffi, imported
+# from the unpacked root: it dlopens libtimesync.so.$major by its soname, which
+# ld.so finds here through LD_LIBRARY_PATH (TIMESYNC_LIBRARY unset) and on an
+# installed system in the multiarch directory, a directory of ld.so.conf.
+soname=$(readelf -d "$root/$libdir/libtimesync.so.$major" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
+[ "$soname" = "libtimesync.so.$major" ] || failed "the library's SONAME is '$soname'"
+grep -qF "\"libtimesync.so.$major\")" "$root/$pydir/timesync/__init__.py" ||
+  failed "the packaged module does not dlopen libtimesync.so.$major by its soname"
+# ld.so's built-in search path and ld.so.conf's directories (read whole before
+# grep -q, see has_dep).
+ld_dirs=$({ ld.so --help 2>/dev/null | sed -n 's/^ *\(\/[^ ]*\) (system search path)$/\1/p'
+            cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null; } || true)
+grep -qx "/usr/lib/$multiarch" <<<"$ld_dirs" ||
+  failed "/usr/lib/$multiarch is neither in ld.so's search path nor in ld.so.conf: an installed python3-timesync would not find libtimesync.so.$major"
+"$publisher" --path "$seg" --once >/dev/null
+if msg=$(cd "$work" && env -u TIMESYNC_LIBRARY PYTHONPATH="$root/$pydir" PYTHONDONTWRITEBYTECODE=1 \
+         /usr/bin/python3 -c '
+import os, sys, timesync
+lib = [l.split()[-1] for l in open("/proc/self/maps") if "libtimesync.so" in l]
+print(timesync.__file__, lib[0] if lib else None)
+t = timesync.Clock(sys.argv[1]).get_timestamp_with_error()
+print(t.time_ns, t.bound_ns)
+' "$seg" 2>&1); then
+  read -r modfile libfile <<<"$(head -n1 <<<"$msg")"
+  [ "$modfile" = "$root/$pydir/timesync/__init__.py" ] || failed "python3 imported timesync from $modfile"
+  [ "$(realpath "$libfile")" = "$(realpath "$root/$libdir/libtimesync.so.$major")" ] ||
+    failed "the Python module loaded libtimesync from '$libfile', not the unpacked library"
+  echo "python3 -c 'import timesync': $(tail -n1 <<<"$msg") (time_ns bound_ns)"
+else
+  failed "/usr/bin/python3 could not import and use the packaged timesync module: $msg"
+fi
+[ ! -e "$root/$pydir/timesync/__pycache__" ] || failed "byte code written into the unpacked root"
 
 # Consumers built against the unpacked root alone, never the build or source
 # tree: pkg-config for C, find_package for C++.
