@@ -8,6 +8,7 @@ grpc::Status AgentServiceImpl::GetAgentStatus(grpc::ServerContext* /*ctx*/,
                                               const v1::GetAgentStatusRequest* /*req*/,
                                               v1::AgentStatus* resp) {
   *resp = to_proto(agent_.status());
+  if (refclock_ != nullptr) resp->set_chrony_refclock(refclock_->describe());
   return grpc::Status::OK;
 }
 

@@ -6,13 +6,16 @@
 
 #include "agent.hpp"
 #include "alarm_hub.hpp"
+#include "chrony_refclock.hpp"
 #include "timesync/v1/timesync.grpc.pb.h"
 
 namespace timesync::agent {
 
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
-  AgentServiceImpl(const Agent& agent, AlarmHub& alarms) : agent_(agent), alarms_(alarms) {}
+  // `refclock` (may be null): the chrony refclock the agent feeds, for its status line.
+  AgentServiceImpl(const Agent& agent, AlarmHub& alarms, const ChronyRefclockPublisher* refclock = nullptr)
+      : agent_(agent), alarms_(alarms), refclock_(refclock) {}
 
   grpc::Status GetAgentStatus(grpc::ServerContext* ctx, const v1::GetAgentStatusRequest* req,
                               v1::AgentStatus* resp) override;
@@ -22,6 +25,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
  private:
   const Agent& agent_;
   AlarmHub& alarms_;
+  const ChronyRefclockPublisher* refclock_;
 };
 
 }  // namespace timesync::agent

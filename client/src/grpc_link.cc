@@ -160,6 +160,11 @@ LinkResult GrpcLink::exchange() {
   m.udp_port = resp.udp_port() <= 65535 ? static_cast<uint16_t>(resp.udp_port()) : 0;
   m.udp_authenticated = resp.udp_authenticated();
   m.role = resp.role();
+  if (resp.has_utc()) {
+    const v1::Utc& u = resp.utc();
+    m.utc = MasterUtc{u.offset_ns(), u.error_ns(), u.synchronized(), u.tai_minus_utc_s(), u.next_leap_utc_s(),
+                      u.next_tai_minus_utc_s(), u.leap_list_expired(), resp.master_send_ns()};
+  }
   return r;
 }
 

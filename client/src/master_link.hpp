@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@ const char* to_string(StampSource s);
 enum class MasterTimebase : uint8_t { kUnknown, kMonotonic, kRealtime };
 const char* to_string(MasterTimebase t);
 
+// UTC beside the master's timeline, from its external reference (issue 18):
+// utc = timeline + offset_ns, within error_ns (see v1::Utc).
+struct MasterUtc {
+  int64_t offset_ns = 0;
+  uint64_t error_ns = 0;
+  bool synchronized = false;     // the master's reference answered synchronized
+  int tai_minus_utc_s = 0;       // 0: unknown
+  int64_t next_leap_utc_s = 0;   // 0: none announced
+  int next_tai_minus_utc_s = 0;
+  bool leap_list_expired = false;
+  int64_t as_of_master_ns = 0;   // the answer's master_send_ns: when offset_ns held
+  bool operator==(const MasterUtc&) const = default;
+};
+
 // Who answered, as the answer says.
 struct MasterInfo {
   std::string id;              // may be empty from a transport that does not carry it (UDP)
@@ -39,6 +54,8 @@ struct MasterInfo {
   uint16_t udp_port = 0;       // 0: no UDP service
   bool udp_authenticated = false;
   std::string role;            // "primary" or "standby" (gRPC answers say it)
+  // UTC, when the master has a synchronized-once reference (gRPC answers carry it).
+  std::optional<MasterUtc> utc;
 };
 
 struct LinkExchange {

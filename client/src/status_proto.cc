@@ -113,6 +113,17 @@ v1::AgentStatus to_proto(const AgentStatusInfo& s) {
     e->set_transport(m.transport);
   }
   st.set_split_brain(s.split_brain);
+  if (s.master.utc) {
+    const MasterUtc& u = *s.master.utc;
+    v1::Utc* o = st.mutable_master_utc();
+    o->set_offset_ns(u.offset_ns);
+    o->set_error_ns(u.error_ns);
+    o->set_synchronized(u.synchronized);
+    o->set_tai_minus_utc_s(u.tai_minus_utc_s);
+    o->set_next_leap_utc_s(u.next_leap_utc_s);
+    o->set_next_tai_minus_utc_s(u.next_tai_minus_utc_s);
+    o->set_leap_list_expired(u.leap_list_expired);
+  }
   return st;
 }
 

@@ -19,6 +19,7 @@
 #include "support/chronyd.hpp"
 #include "support/daemons.hpp"
 #include "support/rpc.hpp"
+#include "timesync/reference/chrony_tracking.hpp"
 
 namespace timesync::testing {
 namespace {
@@ -102,6 +103,9 @@ class ReferenceTest : public ::testing::Test {
                 << "--- master's chronyd ---\n" << chronyd_.log() << "--- reference chronyd ---\n"
                 << upstream_.log();
     }
+    if (HasFailure()) std::cerr << "--- agent ---\n" << agent_.log() << "--- SoM's chronyd ---\n" << som_.log();
+    agent_.stop();
+    som_.stop();
     mono_.stop();
     rt_.stop();
     chronyd_.stop();
@@ -141,6 +145,11 @@ class ReferenceTest : public ::testing::Test {
   Chronyd chronyd_{dir_, "master-chronyd", chrony_client_of(ntp_port_)};
   MasterProcess mono_{dir_, "mono"};
   MasterProcess rt_{dir_, "rt"};
+  // Issue 18, logs across SoMs: an agent of the monotonic master feeding the
+  // SoM's chronyd -x through its refclock SOCK.
+  const std::string refclock_socket_ = dir_ + "/som-chronyd/timesync.sock";
+  Chronyd som_{dir_, "som-chronyd", "port 0\nrefclock SOCK " + refclock_socket_ + " refid TSYN poll 0 delay 0.002\n"};
+  AgentProcess agent_{dir_, mono_.target()};
   std::unique_ptr<v1::TimeService::Stub> mono_stub_;
   std::unique_ptr<v1::TimeService::Stub> rt_stub_;
 };
@@ -241,6 +250,98 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
   EXPECT_EQ(back.outside, 0);
   EXPECT_LT(back.max_bound, 1'000'000u) << "a fresh synchronization: larger than before, still loopback";
   EXPECT_NE(mono_.log().find("unreachable"), std::string::npos) << "the loss is logged";
+}
+
+// The agent's synchronized time, as UTC (the monotonic timeline plus the
+// master's UTC offset), feeds the SoM's chronyd: it selects the refclock, and
+// its offset (system clock minus the refclock) matches the truth (0: one host
+// clock) within the bound the agent sent. The agent runs on a simulated
+// crystal (35 ppm fast, 250 ms off), so the UTC it feeds is its estimate of
+// the master's timeline, not a copy of this host's clock.
+TEST_F(ReferenceTest, TheAgentFeedsTheSomsChronydWhichFollowsWithinTheBound) {
+  ASSERT_TRUE(upstream_.start()) << upstream_.log();
+  ASSERT_TRUE(chronyd_.start()) << chronyd_.log();
+  mono_.start("reference: {source: chrony, socket: " + chronyd_.socket() + ", poll_s: 0.2}\n");
+  ASSERT_TRUE(som_.start()) << som_.log();
+  agent_.start(kSimulatedAgent + "transport: grpc\nchrony_refclock: {socket: " + refclock_socket_ +
+               ", max_error_us: 1000}\n");
+
+  v1::AgentStatus st;
+  ASSERT_TRUE(status_until(agent_.target(), [](const v1::AgentStatus& s) {
+    return s.state() == v1::SYNC_STATE_SYNCHRONIZED && s.has_master_utc() && s.master_utc().synchronized() &&
+           s.chrony_refclock().find(": 0 samples sent") == std::string::npos;
+  }, 60s, &st)) << st.DebugString();
+  uint64_t early_bound = 0;  // the largest bound while chronyd was choosing the source
+  EXPECT_EQ(st.master_utc().tai_minus_utc_s(), 37);
+  EXPECT_NE(agent_.log().find("chronyd refclock " + refclock_socket_ + ": sending samples"), std::string::npos);
+
+  reference::ChronyTracking::Params p;
+  p.address = som_.socket();
+  auto tracking = reference::ChronyTracking::open(p);
+  ASSERT_TRUE(tracking.ok()) << tracking.status().message();
+  std::optional<reference::ChronyTrackingReport> r;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] {
+    if (auto a = agent_status(agent_.target()); a && a->has_master_utc()) {
+      early_bound = std::max(early_bound, a->bound_ns() + a->master_utc().error_ns());
+    }
+    auto one = tracking->read();
+    if (!one.ok()) return false;
+    r = *one;
+    return r->synchronized && r->ref_name == "TSYN";
+  }, 60s, 100ms)) << (r ? std::to_string(r->stratum) : "no reply") << "\n" << som_.log();
+  std::printf("the SoM's chronyd selected the agent's refclock %.1f s after it synchronized\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+
+  // Its offset against the truth (0), within the bound the agent sent: the
+  // agent's bound plus the master's UTC error. chronyd's estimate filters the
+  // samples of the last tens of seconds, so each reading is held to the
+  // largest bound the agent has reported since it synchronized (sampled at
+  // every status read here), not only to the bound of the moment.
+  uint64_t sent_bound = std::max(early_bound, st.bound_ns() + st.master_utc().error_ns());
+  int readings = 0;
+  int outside = 0;
+  double worst_ratio = 0;
+  int64_t worst_offset = 0;
+  uint64_t max_bound = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto one = tracking->read();
+    ASSERT_TRUE(one.ok()) << one.status().message();
+    auto s = agent_status(agent_.target());
+    ASSERT_TRUE(s && s->has_master_utc());
+    ASSERT_TRUE(one->synchronized);
+    EXPECT_EQ(one->ref_name, "TSYN");
+    sent_bound = std::max(sent_bound, s->bound_ns() + s->master_utc().error_ns());
+    const uint64_t bound = sent_bound;
+    const int64_t offset = std::abs(one->system_time_offset_ns);
+    ++readings;
+    if (static_cast<uint64_t>(offset) > bound) ++outside;
+    worst_ratio = std::max(worst_ratio, static_cast<double>(offset) / static_cast<double>(bound));
+    worst_offset = std::max(worst_offset, offset);
+    max_bound = std::max(max_bound, bound);
+    // The next reading after chronyd's next clock update (a new refclock sample).
+    const int64_t seen = one->ref_time_ns;
+    ASSERT_TRUE(eventually([&] {
+      auto next = tracking->read();
+      return next.ok() && next->ref_time_ns != seen;
+    }, 10s, 50ms));
+  }
+  std::printf("the SoM's chronyd on the agent's refclock: %d readings, %d outside the agent's bound, worst "
+              "|System time offset| %lld ns (truth 0), worst |offset|/bound %.3f, bound up to %llu ns\n",
+              readings, outside, static_cast<long long>(worst_offset), worst_ratio,
+              static_cast<unsigned long long>(max_bound));
+  EXPECT_EQ(outside, 0);
+  std::string ctl_out;
+  const std::string chronyc = "/usr/bin/chronyc";
+  ASSERT_EQ(run_to_exit({chronyc, "-h", som_.socket(), "-n", "sources"}, dir_ + "/chronyc.log", &ctl_out), 0);
+  EXPECT_NE(ctl_out.find("#* TSYN"), std::string::npos) << ctl_out;
+  std::printf("%s", ctl_out.c_str());
+
+  // timesyncctl status shows what the agent carries and feeds.
+  ASSERT_EQ(run_to_exit({TIMESYNC_CTL_BIN, "status", agent_.target()}, dir_ + "/ctl.log", &ctl_out), 0) << ctl_out;
+  EXPECT_NE(ctl_out.find("Master UTC"), std::string::npos) << ctl_out;
+  EXPECT_NE(ctl_out.find("Chrony refclock : " + refclock_socket_ + ": "), std::string::npos) << ctl_out;
+  std::printf("%s", ctl_out.c_str());
 }
 
 }  // namespace

@@ -67,6 +67,33 @@ std::string link_errors_json(const v1::AgentStatus& s) {
   return o.text();
 }
 
+// UTC beside a timeline (issue 18), one line.
+std::string utc_text(const v1::Utc& u) {
+  std::string t = fmt("timeline %s %s s, error %.3f us (%s)", u.offset_ns() < 0 ? "-" : "+",
+                      exact_seconds(u.offset_ns() < 0 ? -u.offset_ns() : u.offset_ns()).c_str(),
+                      static_cast<double>(u.error_ns()) / 1e3,
+                      u.synchronized() ? "reference synchronized" : "reference lost: error growing");
+  t += u.tai_minus_utc_s() != 0 ? fmt(", TAI-UTC %d s", u.tai_minus_utc_s()) : std::string(", TAI-UTC unknown");
+  if (u.next_leap_utc_s() != 0) {
+    t += fmt(", leap second announced: TAI-UTC %d s from %" PRId64 " (POSIX s)", u.next_tai_minus_utc_s(),
+             u.next_leap_utc_s());
+  }
+  if (u.leap_list_expired()) t += ", leap-second list expired";
+  return t;
+}
+
+std::string utc_json(const v1::Utc& u) {
+  JsonObject o;
+  o.integer("offset_ns", u.offset_ns())
+      .uinteger("error_ns", u.error_ns())
+      .boolean("synchronized", u.synchronized())
+      .integer("tai_minus_utc_s", u.tai_minus_utc_s())
+      .integer("next_leap_utc_s", u.next_leap_utc_s())
+      .integer("next_tai_minus_utc_s", u.next_tai_minus_utc_s())
+      .boolean("leap_list_expired", u.leap_list_expired());
+  return o.text();
+}
+
 std::string status_json(const std::string& target, const v1::AgentStatus& s) {
   const bool serving =
       s.state() == v1::SYNC_STATE_SYNCHRONIZED || s.state() == v1::SYNC_STATE_HOLDOVER;
@@ -137,7 +164,9 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
         }
         return d.text();
       }())
-      .raw("beacon", beacon.text());
+      .raw("beacon", beacon.text())
+      .str("chrony_refclock", s.chrony_refclock());
+  if (s.has_master_utc()) o.raw("master_utc", utc_json(s.master_utc()));
   return o.text();
 }
 
@@ -241,33 +270,8 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
   }
   row("Local clock", s.local_clock());
   row("Segment", s.segment());
-}
-
-// UTC beside a timeline (issue 18), one line.
-std::string utc_text(const v1::Utc& u) {
-  std::string t = fmt("timeline %s %s s, error %.3f us (%s)", u.offset_ns() < 0 ? "-" : "+",
-                      exact_seconds(u.offset_ns() < 0 ? -u.offset_ns() : u.offset_ns()).c_str(),
-                      static_cast<double>(u.error_ns()) / 1e3,
-                      u.synchronized() ? "reference synchronized" : "reference lost: error growing");
-  t += u.tai_minus_utc_s() != 0 ? fmt(", TAI-UTC %d s", u.tai_minus_utc_s()) : std::string(", TAI-UTC unknown");
-  if (u.next_leap_utc_s() != 0) {
-    t += fmt(", leap second announced: TAI-UTC %d s from %" PRId64 " (POSIX s)", u.next_tai_minus_utc_s(),
-             u.next_leap_utc_s());
-  }
-  if (u.leap_list_expired()) t += ", leap-second list expired";
-  return t;
-}
-
-std::string utc_json(const v1::Utc& u) {
-  JsonObject o;
-  o.integer("offset_ns", u.offset_ns())
-      .uinteger("error_ns", u.error_ns())
-      .boolean("synchronized", u.synchronized())
-      .integer("tai_minus_utc_s", u.tai_minus_utc_s())
-      .integer("next_leap_utc_s", u.next_leap_utc_s())
-      .integer("next_tai_minus_utc_s", u.next_tai_minus_utc_s())
-      .boolean("leap_list_expired", u.leap_list_expired());
-  return o.text();
+  if (s.has_master_utc()) row("Master UTC", utc_text(s.master_utc()));
+  if (!s.chrony_refclock().empty()) row("Chrony refclock", s.chrony_refclock());
 }
 
 bool master_status(const Args& a, const std::string& target, v1::GetStatusResponse* r,
@@ -283,10 +287,6 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
   if (a.json) {
     JsonObject o;
     o.str("role", "master")
-        .str("master_role", r.role().empty() ? "primary" : r.role())
-        .str("following", r.following())
-        .boolean("serving", r.serving() || r.role().empty())
-        .str("unavailable", r.unavailable())
         .str("target", target)
         .str("master_id", r.master_id())
         .str("timebase", timebase_name(r.timebase()))
