@@ -102,15 +102,21 @@ inline bool fast_usable(const Transform& s) {
 // latency path of the read (clock_gettime orders the counter read after all
 // earlier instructions), hence the short forms, each exact where it applies
 // and a slow-path exit where it does not.
-inline bool fast_evaluate(const Transform& s, LocalTime t, TimestampWithError* r) {
+inline bool fast_evaluate(const Transform& s, int64_t sec_ns, int64_t nsec,
+                          TimestampWithError* r) {
+  // t = sec_ns + nsec (clock_gettime's two halves); the distances below add
+  // nsec last, so they do not wait for t.
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  LocalTime t;
+  if (__builtin_add_overflow(sec_ns, nsec, &t.ns)) return false;
   // t before as_of (the agent's clock ahead of ours?) or past void_after.
   if (t < s.as_of || t > s.void_after) return false;
-  // bound_at(): ceil((t - as_of) * growth / 1e9) + bound_at_as_of, in 64 bits;
-  // ceil(p / q) == (p + q - 1) / q while p + q - 1 does not overflow.
+  // bound_at(): ceil((t - as_of) * growth / 1e9) + bound_at_as_of, in 64 bits
+  // (t - as_of is exact in uint64 since t >= as_of); ceil(p / q) ==
+  // (p + q - 1) / q while p + q - 1 does not overflow.
   constexpr uint64_t kNsPerS = 1'000'000'000;
   uint64_t product = 0;
-  if (__builtin_mul_overflow(static_cast<uint64_t>(t.ns) - static_cast<uint64_t>(s.as_of.ns),
-                             s.bound_growth_ppb,
+  if (__builtin_mul_overflow((u(sec_ns) - u(s.as_of.ns)) + u(nsec), s.bound_growth_ppb,
                              &product) ||
       product > UINT64_MAX - (kNsPerS - 1)) {
     return false;
@@ -123,8 +129,12 @@ inline bool fast_evaluate(const Transform& s, LocalTime t, TimestampWithError* r
   // to_sync(): ref_sync + d + floor(d * freq / 2^48). With d in int64 the
   // product is one widening multiply, and its shifted value fits int64
   // (|freq| <= 2^48 / 100); the sums are checked, an overflow -> slow path.
+  // d is t - ref_local, computed as (sec_ns - ref_local) + nsec with each
+  // step checked.
   int64_t d = 0;
-  if (__builtin_sub_overflow(t.ns, s.ref_local.ns, &d)) return false;
+  if (__builtin_sub_overflow(sec_ns, s.ref_local.ns, &d) || __builtin_add_overflow(d, nsec, &d)) {
+    return false;
+  }
   __extension__ using i128 = __int128;
   const auto corr = static_cast<int64_t>((static_cast<i128>(d) * s.freq_adj_q48) >> kFreqFracBits);
   int64_t v = 0;
@@ -140,6 +150,11 @@ inline bool fast_evaluate(const Transform& s, LocalTime t, TimestampWithError* r
   return true;
 }
 
+// The same at a LocalTime.
+inline bool fast_evaluate(const Transform& s, LocalTime t, TimestampWithError* r) {
+  return fast_evaluate(s, t.ns, 0, r);
+}
+
 // The whole hot path: the slot, then CLOCK_MONOTONIC_RAW (after the slot, so
 // now >= as_of in the common case), then the transform. False sends the
 // caller to the slow path, which reads again with retries and decides.
@@ -149,8 +164,9 @@ inline bool fast_timestamp(const layout::Segment* seg, TimestampWithError* r) {
   if (read_slot(seg, &s) != SlotRead::kOk || !fast_usable(s)) return false;
   timespec ts{};
   if (clock_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0) return false;
-  const LocalTime now{static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec};
-  return fast_evaluate(s, now, r);
+  // tv_sec * 1e9 cannot overflow for CLOCK_MONOTONIC_RAW (292 years of uptime).
+  return fast_evaluate(s, static_cast<int64_t>(ts.tv_sec) * 1'000'000'000,
+                       static_cast<int64_t>(ts.tv_nsec), r);
 }
 
 }  // namespace timesync::detail
