@@ -296,7 +296,11 @@ int print_master(const Args& a, const std::string& target, const v1::GetStatusRe
         .uinteger("master_error_ns", r.master_error_ns())
         .uinteger("requests_served", r.requests_served())
         .num("uptime_s", static_cast<double>(r.uptime_ns()) / 1e9)
-        .str("reference", r.reference());
+        .str("reference", r.reference())
+        .str("master_role", r.role().empty() ? "primary" : r.role())
+        .str("following", r.following())
+        .boolean("serving", r.serving() || r.role().empty())
+        .str("unavailable", r.unavailable());
     if (r.has_utc()) o.raw("utc", utc_json(r.utc()));
     std::printf("%s\n", o.text().c_str());
     return kExitOk;
