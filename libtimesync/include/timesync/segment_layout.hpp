@@ -59,7 +59,8 @@ struct alignas(64) Slot {
 };
 
 struct alignas(64) Segment {
-  // Header: written once at creation, checked on every read.
+  // Header: written once at creation; checked when a reader maps a copy
+  // (sealed: it cannot change after) and again on the slow path.
   uint32_t magic;
   uint32_t version;
   uint32_t size;
