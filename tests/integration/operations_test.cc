@@ -255,6 +255,22 @@ TEST_F(Operations, WaitsyncWaitsForSynchronizationAndTimesOutWithoutIt) {
   EXPECT_EQ(ctl({"waitsync", "--segment", dir_, "--timeout", "5"}, &out), 1) << out;
 }
 
+// Issue 17, item 8: an agent pointed at another agent (not a master) says so
+// instead of calling it unreachable.
+TEST_F(Operations, AnAgentPointedAtAnotherAgentSaysItIsNotAMaster) {
+  start_agent();
+  testing::AgentProcess second(dir_, agent_.target(), "second");
+  second.start("poll: {min_s: 0.05, max_s: 0.2, rpc_timeout_s: 0.3}\n"
+               "alarm: {unreachable_after_s: 0.3}\n", "second-agent");
+  std::string out;
+  ASSERT_TRUE(eventually([&] {
+    return ctl({"status", second.target(), "--json"}, &out) == 0 &&
+           out.find("is it an agent, not a master?") != std::string::npos;
+  }, 10s)) << out;
+  EXPECT_NE(out.find("not_a_master"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\"synchronized\":true"), std::string::npos) << out;
+}
+
 TEST_F(Operations, SystemdReadinessStatusWatchdogAndStopping) {
   NotifySocket master_sock(dir_ + "/master.notify");
   NotifySocket agent_sock(dir_ + "/agent.notify");
