@@ -41,8 +41,8 @@ if [ "$what" = test ]; then
     # the Python module's tests, with Debian's /usr/bin/python3
     python3-cffi
     # the master's reference and the agent's refclock are tested against a
-    # real chronyd -x (which never touches the clock)
-    chrony
+    # real chronyd -x (which never touches the clock) and real ptp4l/pmc
+    chrony linuxptp
   )
 fi
 missing=()
