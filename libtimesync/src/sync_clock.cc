@@ -58,8 +58,12 @@ sync_clock::time_point sync_clock::now() {
 }
 
 bool sync_clock::is_synchronized() noexcept {
-  const Result<const Clock*> c = clock();
-  return c.ok() && c.value()->is_synchronized();
+  try {
+    const Result<const Clock*> c = clock();
+    return c.ok() && c.value()->is_synchronized();
+  } catch (...) {  // the first open's allocation or lock: no time either way
+    return false;
+  }
 }
 
 bool sync_clock::use_segment(const std::string& p) {
