@@ -36,12 +36,10 @@ namespace {
 constexpr int kPayloadStore = __ATOMIC_RELEASE;
 constexpr int kPayloadLoad = __ATOMIC_ACQUIRE;
 inline void fence_release() {}
-inline void fence_acquire() {}
 #else
 constexpr int kPayloadStore = __ATOMIC_RELAXED;
 constexpr int kPayloadLoad = __ATOMIC_RELAXED;
 inline void fence_release() { std::atomic_thread_fence(std::memory_order_release); }
-inline void fence_acquire() { std::atomic_thread_fence(std::memory_order_acquire); }
 #endif
 
 template <class T>
