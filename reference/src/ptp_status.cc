@@ -26,8 +26,8 @@ constexpr uint8_t kActionResponse = 2;
 constexpr uint16_t kTlvManagement = 0x0001;
 constexpr uint16_t kTlvManagementErrorStatus = 0x0002;
 
-constexpr std::size_t kHeaderBytes = 34;
-constexpr std::size_t kManagementBytes = 48;  // header + targetPortIdentity, hops, action, reserved
+// The common header (34 bytes) + targetPortIdentity, hops, action, reserved.
+constexpr std::size_t kManagementBytes = 48;
 constexpr std::size_t kTlvHeaderBytes = 4;
 
 std::string mid_name(uint16_t id) {
