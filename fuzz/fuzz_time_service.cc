@@ -1,7 +1,8 @@
 // The master's request handling on any request a client can send: the bytes
 // are parsed as the protobuf request (as gRPC would, ParseFromArray) and handed
-// to the handler code: TimeServiceImpl::GetTime and GetUdpSession (their
-// ServerContext is unused, so none is made), and the admission checks of
+// to the handler code: what TimeServiceImpl's GetTime and GetUdpSession run
+// between receiving the request and finishing the call (answer_time and
+// udp_session; the callback API's reactor needs a live call), and the admission checks of
 // StreamTime (BeaconHub::admit, the part of BeaconHub::open that reads the
 // request; the stream itself needs a live call). The first byte picks which.
 // Answers are checked against the request: an OK GetTime echoes t0 and the
@@ -37,7 +38,7 @@ void get_time(const uint8_t* data, size_t size) {
   v1::GetTimeRequest req;
   if (!req.ParseFromArray(data, static_cast<int>(size))) return;
   v1::GetTimeResponse resp;
-  const grpc::Status st = service().GetTime(nullptr, &req, &resp);
+  const grpc::Status st = service().answer_time(req, &resp);
   if (req.client_id().size() > master::TimeServiceImpl::kMaxClientIdBytes) {
     must(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
     return;
@@ -69,7 +70,7 @@ void udp_session(const uint8_t* data, size_t size) {
   v1::GetUdpSessionRequest req;
   if (!req.ParseFromArray(data, static_cast<int>(size))) return;
   v1::GetUdpSessionResponse resp;
-  const grpc::Status st = service().GetUdpSession(nullptr, &req, &resp);
+  const grpc::Status st = service().udp_session(req, &resp);
   must(!st.ok());  // this master serves no UDP
 }
 
