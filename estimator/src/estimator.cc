@@ -46,6 +46,7 @@ void Estimator::reset() {
   est_.freq_envelope = envelope_.frequency();
   ever_locked_ = false;
   since_reset_ = 0;
+  servo_freq_ppb_ = 0;
   recent_two_way_.clear();
   recent_one_way_.clear();
 }
@@ -107,31 +108,47 @@ LocalTime Estimator::frequency_changed(const Sample& s) {
       return s.local;
     }
   }
-  // Statistical: innovations against the servo's prediction, scaled by the
-  // path's own scatter.
+  // Statistical: innovations against the servo's prediction, against their
+  // own recent median and scatter. The median, not zero: a servo may predict
+  // with a steady bias (the Kalman filter did, by 8 us), and scaled by raw
+  // |innovation| such a bias inflated the threshold tenfold and blinded the
+  // detector to a 20 ppm step.
   double pred = 0;
   if (!servo_->predict_offset(s.local, &pred)) return LocalTime{0};
   const double innov = static_cast<double>(s.offset_ns) - pred;
   const double mag = std::fabs(innov);
+  // Queueing of `q` ns beyond the path's minimum moves a two-way offset by up
+  // to q/2: that much of an innovation is the path, not the frequency. Two
+  // queued samples in a row on a busy link otherwise read as a change, and a
+  // restart throws away a good frequency (1 in 20 one-minute runs at 10 %
+  // queueing). The bound's widening below still takes the whole innovation.
+  const double queueing =
+      s.one_way ? 0.0
+                : std::max(0.0, static_cast<double>(s.delay_ns - filter_.min_delay_ns())) / 2;
   bool big = false;
-  double threshold = 0, excess = 0;
-  if (abs_innovations_.size() >= kInnovationScaleWindow / 2) {
-    std::vector<double> v(abs_innovations_.begin(), abs_innovations_.end());
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    // 1.4826 x median |x| is the standard deviation of Gaussian noise; 5 of
-    // them, and never below 2 us (a quiet link's scatter is not a model).
-    const double sigma = 1.4826 * v[v.size() / 2];
+  double threshold = 0, excess = 0, center = 0;
+  if (innovations_.size() >= kInnovationScaleWindow / 2) {
+    std::vector<double> v(innovations_.begin(), innovations_.end());
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    center = *mid;
+    for (double& x : v) x = std::fabs(x - center);
+    std::nth_element(v.begin(), mid, v.end());
+    // 1.4826 x the median absolute deviation is the standard deviation of
+    // Gaussian noise; 5 of them, and never below 2 us (a quiet link's scatter
+    // is not a model).
+    const double sigma = 1.4826 * *mid;
     threshold = std::max(5 * sigma, 2'000.0);
-    big = mag > threshold;
+    big = std::fabs(innov - center) - queueing > threshold;
     // What the path's noise does not explain (beyond 2 sigma) may be the
     // start of a ramp: the bound grows by it until the next sample.
     excess = std::max(0.0, mag - std::max(2 * sigma, 1'000.0));
   }
-  // A large one enters the scale only at the threshold: the scale follows a
-  // noisier path within a window, but a change does not raise it at once.
-  abs_innovations_.push_back(big ? threshold : mag);
-  if (abs_innovations_.size() > kInnovationScaleWindow) abs_innovations_.pop_front();
-  const int sign = innov > 0 ? 1 : -1;
+  // A large one enters the window only at the threshold: the scale follows a
+  // noisier path within a window, but a change does not move it at once.
+  innovations_.push_back(big ? center + std::copysign(threshold, innov - center) : innov);
+  if (innovations_.size() > kInnovationScaleWindow) innovations_.pop_front();
+  const int sign = innov > center ? 1 : -1;
   // One large innovation is not yet a change, but until the next sample says
   // which it was, the bound grows as fast as the frequency error it implies
   // (the offset moved that far since the previous sample).
@@ -249,7 +266,12 @@ void Estimator::update_bound(LocalTime as_of) {
   // Everything the servo and the clamps did is in the line's rate.
   const double since_env_s = std::fabs(static_cast<double>(as_of.ns - envelope_.newest_ns())) / 1e9;
   est_.as_of = as_of;
-  est_.growth_ppb = envelope_.frequency().farthest_from(est_.line.freq_ppb) +
+  // The servo's own frequency too: where it leaves the envelope (the
+  // envelope's assumption broke before its samples can show it, as in a
+  // thermal ramp of ppm per second), the line's rate error is at least that.
+  const double rate_error = std::max(envelope_.frequency().farthest_from(est_.line.freq_ppb),
+                                     std::fabs(servo_freq_ppb_ - est_.line.freq_ppb));
+  est_.growth_ppb = rate_error +
                     p_.holdover_wander_ppb_per_s * since_env_s + p_.min_freq_uncertainty_ppb +
                     suspect_rate_ppb_;
   est_.bound_at_as_of_ns = bound_at(est_.line, as_of, est_.growth_ppb);
@@ -287,6 +309,7 @@ void Estimator::accept(AddResult* out, LocalTime now) {
   // The servo's frequency, where the hard intervals allow it to be, and never
   // beyond max_freq (the growth covers a clamp against the envelope).
   double freq = d.freq_est_ppb;
+  servo_freq_ppb_ = freq;
   if (envelope_.informed()) freq = std::clamp(freq, env.lo, env.hi);
   freq = std::clamp(freq, -p_.max_freq_ppb, p_.max_freq_ppb);
   const double slew = std::clamp(d.slew_ppb, -p_.max_slew_ppb, p_.max_slew_ppb);

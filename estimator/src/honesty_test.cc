@@ -210,6 +210,31 @@ const Replay kReplays[] = {
        c.step_every_s = 18;
        c.step_ppm = 20;
      }},
+    // honesty_sim at 120 s: the Kalman filter's steady 8 us prediction bias
+    // inflated the detector's scale, and the envelope clamped the filter's
+    // frequency while a ramp left it (1.39x its bound).
+    {"thermal ramp +30 ppm in 5 s, 120 s", "kalman", 1,
+     [](LinkSimConfig& c) {
+       c.seconds = 120;
+       c.step_every_s = 20;
+       c.step_ppm = 30;
+       c.step_ramp_s = 5;
+     }},
+    {"thermal ramp +30 ppm in 5 s, 120 s (2)", "kalman", 3,
+     [](LinkSimConfig& c) {
+       c.seconds = 120;
+       c.step_every_s = 20;
+       c.step_ppm = 30;
+       c.step_ramp_s = 5;
+     }},
+    // (Broken by discounting queueing in the detector before its scale was
+    // made robust to a bias.)
+    {"thermal step -20 ppm every 36 s, 120 s", "kalman", 14,
+     [](LinkSimConfig& c) {
+       c.seconds = 120;
+       c.step_every_s = 36;
+       c.step_ppm = -20;
+     }},
 };
 
 TEST(Honesty, SeedsThatBrokeTheBoundNoLongerDo) {

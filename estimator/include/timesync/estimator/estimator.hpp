@@ -19,7 +19,9 @@
 // Change detector: a sample whose hard interval lies outside the band the
 // published bound promised, or two samples in a row whose offsets leave the
 // servo's prediction, on the same side, by more than 5x the path's typical
-// scatter (the median |innovation|), mean the frequency moved (a thermal
+// scatter (the median absolute deviation of recent innovations around their
+// median; half a sample's delay above the minimum is queueing, not a change,
+// and is discounted), mean the frequency moved (a thermal
 // step, a ramp faster than A): the envelope, the bound's recent samples and the servo drop
 // what came before the first of them, so the bound widens at once instead of
 // trusting a stale frequency, and the servo re-learns within seconds. Already
@@ -28,8 +30,9 @@
 // Older samples are carried at twice the growth, so that a growth a step made
 // too small, for the sample or two before the detector fires, does not let
 // them cut the truth off. So the line's rate error is at most
-//   growth = (farthest envelope edge from the line's rate, slew and every
-//            clamp included) + A x (as_of - envelope time) + min_freq_uncertainty
+//   growth = max(farthest envelope edge from the line's rate, slew and every
+//                clamp included; the servo's unclamped frequency's distance
+//                from it) + A x (as_of - envelope time) + min_freq_uncertainty
 // and, carrying each recent sample's interval to as_of at that rate (plus
 // A x age^2), the truth at as_of lies in the intersection of their lower and
 // upper sides: bound(as_of) is the larger distance from the line to either
@@ -163,12 +166,13 @@ class Estimator {
   // Change detector: |innovation| of recent samples (their median is a robust
   // scale of the path's noise), and the current run of large ones.
   static constexpr size_t kInnovationScaleWindow = 32;
-  std::deque<double> abs_innovations_;
+  std::deque<double> innovations_;
   int big_run_ = 0;
   int big_run_sign_ = 0;
   LocalTime big_run_start_;
   LocalTime last_checked_;         // the previous sample the detector saw
   double suspect_rate_ppb_ = 0;    // |last innovation| / time since the one before, when large
+  double servo_freq_ppb_ = 0;      // the servo's own frequency, before any clamp
 };
 
 }  // namespace timesync::estimator
