@@ -61,6 +61,14 @@ void check(const timesync::TimestampWithError& r) {
   if (!r.ok() && r.time.ns != 0) std::abort();
 }
 
+// UTC: a time only with a synchronized or holdover timeline and UTC in the
+// snapshot, never a bound below the timeline's.
+void check_utc(const timesync::UtcWithError& u) {
+  if (u.ok() && u.status == timesync::ClockStatus::kUnsynchronized) std::abort();
+  if (!u.ok() && u.utc_ns != 0) std::abort();
+  if (u.ok() && u.bound_ns == 0) std::abort();
+}
+
 void pure(const uint8_t* p, const uint8_t* end, LocalTime t) {
   timesync::TransformSnapshot s;
   s.epoch = take<uint64_t>(p, end);
@@ -74,6 +82,15 @@ void pure(const uint8_t* p, const uint8_t* end, LocalTime t) {
   s.max_error_ns = take<uint64_t>(p, end);
   s.status = static_cast<timesync::ClockStatus>(take<uint32_t>(p, end));
   s.master_instance = take<uint64_t>(p, end);
+  s.utc.flags = take<uint32_t>(p, end);
+  s.utc.offset_ns = take<int64_t>(p, end);
+  s.utc.as_of.ns = take<int64_t>(p, end);
+  s.utc.error_ns = take<uint64_t>(p, end);
+  s.utc.rate_ppb = take<int64_t>(p, end);
+  s.utc.rate_error_ppb = take<uint64_t>(p, end);
+  s.utc.tai_minus_utc_s = take<int32_t>(p, end);
+  s.utc.next_leap_utc_s = take<int64_t>(p, end);
+  s.utc.next_tai_minus_utc_s = take<int32_t>(p, end);
   const size_t n = std::min(s.master_id.size(), static_cast<size_t>(end - p));
   if (n > 0) std::memcpy(s.master_id.data(), p, n);
   (void)timesync::validate(static_cast<const timesync::Transform&>(s));
@@ -85,6 +102,7 @@ void pure(const uint8_t* p, const uint8_t* end, LocalTime t) {
   for (LocalTime at : {t, s.as_of, s.void_after, s.ref_local, LocalTime{INT64_MIN},
                        LocalTime{INT64_MAX}}) {
     check(timesync::evaluate(s, at));
+    check_utc(timesync::evaluate_utc(s, at));
     if (valid) (void)timesync::to_sync(s, at, &out);
     (void)timesync::bound_at(s, at);
   }
@@ -117,6 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)clock.value().snapshot();
   check(clock.value().timestamp_at(t));
   check(clock.value().get_timestamp_with_error());
+  check_utc(clock.value().get_utc_with_error());
   (void)clock.value().is_synchronized();
   return 0;
 }

@@ -81,26 +81,41 @@ def wire_seeds():
 
 
 # ---- fuzz_segment: [mode][t i64 LE][file]; mode bit 0 forces a valid header
+def utc(flags, offset, as_of, error, rate, rate_error, tai, next_leap, next_tai):
+    """The slot's UTC section (layout version 2), 64 bytes with its reserved words."""
+    u = struct.pack("<qqQqQqiiII", offset, as_of, error, rate, rate_error, next_leap, tai, next_tai,
+                    flags, 0) + bytes(32)
+    assert len(u) == 96
+    return u
+
+
+NO_UTC = utc(0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
 def slot(gen, status, as_of, void_after, ref_local, ref_sync, freq, bound, growth, max_err,
-         name=b"coordinator"):
+         name=b"coordinator", utc_section=NO_UTC):
     s = struct.pack("<QQqqqqqQQQIIQ", gen, 5, as_of, void_after, ref_local, ref_sync, freq, bound,
                     growth, max_err, status, 0, 0xABCDEF)
-    s += name.ljust(64, b"\x00") + bytes(32)
-    assert len(s) == 192
+    s += name.ljust(64, b"\x00") + utc_section
+    assert len(s) == 256
     return s
 
 
 def segment(latest, slots):
-    head = struct.pack("<IIIIQ", 0x4E595354, 1, 448, 4242, latest) + bytes(40)
+    head = struct.pack("<IIIIQ", 0x4E595354, 2, 576, 4242, latest) + bytes(40)
     return head + b"".join(slots)
 
 
 def segment_seeds():
     good = slot(2, 1, 10**9, 11 * 10**9, 10**9, 2 * 10**9, 1 << 30, 1000, 1000, 10**6)
-    empty = bytes(192)
+    with_utc = slot(2, 1, 10**9, 11 * 10**9, 10**9, 2 * 10**9, 1 << 30, 1000, 1000, 10**6,
+                    utc_section=utc(3, 1_700_000_000 * 10**9, 2 * 10**9, 5000, -2000, 3000, 37,
+                                    1_800_000_000, 38))
+    empty = bytes(256)
     t_ok = struct.pack("<q", 2 * 10**9)
     t_stale = struct.pack("<q", 20 * 10**9)
     put("fuzz_segment", "synchronized", b"\x00" + t_ok + segment(1, [empty, good]))
+    put("fuzz_segment", "synchronized-utc", b"\x00" + t_ok + segment(1, [empty, with_utc]))
     put("fuzz_segment", "stale", b"\x00" + t_stale + segment(1, [empty, good]))
     put("fuzz_segment", "holdover-slot0", b"\x00" + t_ok + segment(2, [
         slot(4, 2, 10**9, 11 * 10**9, 10**9, 2 * 10**9, -(1 << 40), 5000, 50000, 10**7), empty]))

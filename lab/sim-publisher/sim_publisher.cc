@@ -3,7 +3,9 @@
 //
 // The simulated master timeline is master(t) = offset + t * (1 + drift), t being
 // this host's CLOCK_MONOTONIC_RAW. The publisher's estimate of it carries a small
-// error, and an optional outage shows holdover, out-of-sync and recovery.
+// error, and an optional outage shows holdover, out-of-sync and recovery. With
+// --utc it also publishes UTC beside it: this host's CLOCK_REALTIME, as an
+// offset from the simulated timeline with a 5 us error (a reference's).
 #include <signal.h>
 #include <time.h>
 
@@ -32,6 +34,7 @@ struct Options {
   double outage_at_s = -1;
   double outage_for_s = 0;
   double max_error_us = 100.0;
+  bool utc = false;
 };
 
 [[noreturn]] void usage(const char* argv0, const char* why) {
@@ -39,7 +42,7 @@ struct Options {
   std::fprintf(stderr,
                "usage: %s [--path P] [--once] [--drift-ppm X] [--offset-s X] [--rate-hz X]\n"
                "          [--duration-s X] [--acquire-s X] [--outage-at-s X --outage-for-s X]\n"
-               "          [--max-error-us X]\n",
+               "          [--max-error-us X] [--utc]\n",
                argv0);
   std::exit(2);
 }
@@ -72,6 +75,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--outage-at-s") o.outage_at_s = number(argv[0], argv[i], next());
     else if (a == "--outage-for-s") o.outage_for_s = number(argv[0], argv[i], next());
     else if (a == "--max-error-us") o.max_error_us = number(argv[0], argv[i], next());
+    else if (a == "--utc") o.utc = true;
     else if (a == "-h" || a == "--help") usage(argv[0], nullptr);
     else usage(argv[0], ("unknown option " + a).c_str());
   }
@@ -79,6 +83,12 @@ Options parse(int argc, char** argv) {
   if (std::fabs(o.drift_ppm) > 5'000) usage(argv[0], "--drift-ppm must be within +/-5000");
   if (o.max_error_us <= 0) usage(argv[0], "--max-error-us must be positive");
   return o;
+}
+
+double realtime_ns() {
+  timespec rt{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  return static_cast<double>(rt.tv_sec) * 1e9 + static_cast<double>(rt.tv_nsec);
 }
 
 int64_t now_ns() {
@@ -119,7 +129,10 @@ int main(int argc, char** argv) {
               o.path.c_str(), o.drift_ppm, o.offset_s, o.rate_hz);
   std::fflush(stdout);
   for (int64_t next = start; !g_stop; next += period_ns) {
+    // With --utc, CLOCK_REALTIME on both sides of the local read: the truth of UTC at t.
+    const double rt_before = realtime_ns();
     const int64_t t = now_ns();
+    const double realtime_at_t = (rt_before + realtime_ns()) / 2;
     const double elapsed_s = static_cast<double>(t - start) / 1e9;
     if (o.duration_s > 0 && elapsed_s >= o.duration_s) break;
     const bool in_outage = o.outage_at_s >= 0 && elapsed_s >= o.outage_at_s &&
@@ -147,6 +160,17 @@ int main(int argc, char** argv) {
       s.freq_adj_q48 = timesync::ppb_to_q48((drift + est_freq_err) * 1e9);
       s.bound_at_as_of_ns = 2'000;
       s.bound_growth_ppb = 1'000;  // 1 ppm residual frequency uncertainty
+      if (o.utc) {
+        // realtime - timeline now; it moves at realtime's rate against the
+        // timeline: -drift, and realtime's own correction (a few ppm: 20 allowed).
+        s.utc.flags = timesync::kUtcValid | timesync::kUtcReferenceSynchronized;
+        s.utc.as_of = timesync::SyncTime{static_cast<int64_t>(master_ns)};
+        s.utc.offset_ns = static_cast<int64_t>(std::llround(realtime_at_t - master_ns));
+        s.utc.error_ns = 5'000;
+        s.utc.rate_ppb = static_cast<int64_t>(std::llround(-drift * 1e9));
+        s.utc.rate_error_ppb = 20'000;
+        s.utc.tai_minus_utc_s = 37;
+      }
     }
     w.value()->publish(s);
     if (s.status == timesync::ClockStatus::kSynchronized) {

@@ -87,6 +87,23 @@ ts_error ts_get_timestamp_with_error(const ts_context* ctx, ts_timestamp* out) {
   return to_c(r.error);
 }
 
+ts_error ts_get_utc_with_error(const ts_context* ctx, ts_utc* out) {
+  if (ctx == nullptr || out == nullptr) return TS_E_INVALID_ARGUMENT;
+  const timesync::UtcWithError r = ctx->clock.get_utc_with_error();
+  *out = ts_utc{};
+  out->utc_ns = r.ok() ? r.utc_ns : 0;
+  out->bound_ns = r.bound_ns;
+  out->time_ns = r.ok() ? r.time.ns : 0;
+  out->local_ns = r.local.ns;
+  out->epoch = r.epoch;
+  out->status = static_cast<ts_status>(r.status);
+  out->leap = static_cast<ts_leap>(r.leap);
+  out->tai_minus_utc_s = r.tai_minus_utc_s;
+  out->flags = (r.reference_synchronized ? TS_UTC_REFERENCE_SYNCHRONIZED : 0u) |
+               (r.leap_list_expired ? TS_UTC_LEAP_LIST_EXPIRED : 0u);
+  return to_c(r.error);
+}
+
 ts_error ts_wait_synchronized(const char* path, uint64_t max_error_ns, int64_t timeout_ns,
                               const int* stop_flag, ts_timestamp* out) {
   timesync::WaitOptions o;
@@ -187,6 +204,7 @@ const char* ts_strerror(ts_error err) {
     case TS_E_SYMLINK: return "timesync segment (or lock) path is a symbolic link; not followed";
     case TS_E_HARD_LINK: return "timesync segment (or lock) file has another name (hard link); refused";
     case TS_E_WRONG_OWNER: return "timesync lock file belongs to another user";
+    case TS_E_NO_UTC: return "the master publishes no UTC (no reference configured, or none read yet)";
   }
   return "unknown timesync error";
 }

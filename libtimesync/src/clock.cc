@@ -339,6 +339,33 @@ Result<TransformSnapshot> Clock::snapshot() const {
   return state_->snapshot();
 }
 
+UtcWithError Clock::get_utc_with_error() const {
+  UtcWithError r;
+  const layout::Segment* seg = load_current(&seg_);
+  if (seg == nullptr) {
+    r.error = Error::kInvalidArgument;
+    return r;
+  }
+  TransformSnapshot s;
+  LocalTime now;
+  if (segment::read(seg, &s) == Error::kOk && read_local_clock(&now)) {
+    r = evaluate_utc(s, now);
+    if (r.ok() || r.error == Error::kNoUtc) return r;
+  }
+  // No UTC from the mapped copy: the slow path's reads and looks at the path.
+  const Result<TransformSnapshot> snap = state_->snapshot();
+  r = UtcWithError{};
+  if (!snap.ok()) {
+    r.error = snap.error();
+    return r;
+  }
+  if (!read_local_clock(&now)) {
+    r.error = Error::kClock;
+    return r;
+  }
+  return evaluate_utc(snap.value(), now);
+}
+
 TimestampWithError Clock::timestamp_at(LocalTime local) const {
   const layout::Segment* seg = load_current(&seg_);
   Transform s;

@@ -77,6 +77,7 @@ void load_identity(const layout::Slot* sl, TransformSnapshot* s) {
   uint64_t words[layout::kMasterIdWords];
   for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = load(&sl->master_id[i]);
   std::memcpy(s->master_id.data(), words, sizeof(words));
+  detail::load_utc(sl, &s->utc, [](const auto* p) { return load(p); });
 }
 
 template <class Out>
@@ -160,6 +161,16 @@ void store_payload(layout::Slot* sl, const TransformSnapshot& s) {
   uint64_t words[layout::kMasterIdWords];
   std::memcpy(words, s.master_id.data(), sizeof(words));
   for (size_t i = 0; i < layout::kMasterIdWords; ++i) store(&sl->master_id[i], words[i]);
+  const UtcInfo& u = s.utc;
+  store(&sl->utc_offset_ns, u.offset_ns);
+  store(&sl->utc_as_of_sync_ns, u.as_of.ns);
+  store(&sl->utc_error_ns, u.error_ns);
+  store(&sl->utc_rate_ppb, u.rate_ppb);
+  store(&sl->utc_rate_error_ppb, u.rate_error_ppb);
+  store(&sl->utc_next_leap_s, u.next_leap_utc_s);
+  store(&sl->utc_tai_minus_utc_s, u.tai_minus_utc_s);
+  store(&sl->utc_next_tai_minus_utc_s, u.next_tai_minus_utc_s);
+  store(&sl->utc_flags, u.flags);
 }
 }  // namespace
 

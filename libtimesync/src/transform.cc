@@ -55,6 +55,12 @@ void TransformSnapshot::set_master_name(std::string_view name) {
 
 Error validate(const TransformSnapshot& s) {
   if (s.master_id.back() != '\0') return Error::kCorrupt;
+  const UtcInfo& u = s.utc;
+  if ((u.flags & ~kUtcKnownFlags) != 0) return Error::kCorrupt;
+  if (u.valid() && (u.rate_ppb > kMaxUtcRatePpb || u.rate_ppb < -kMaxUtcRatePpb ||
+                    u.rate_error_ppb > static_cast<uint64_t>(kMaxUtcRatePpb))) {
+    return Error::kCorrupt;
+  }
   return validate(static_cast<const Transform&>(s));
 }
 

@@ -70,6 +70,11 @@ class Reading(WithPublisher):
         self.assertGreater(t, int(OFFSET_S * 1e9))
         self.assertEqual(n, 2000)
 
+    def test_without_a_reference_utc_is_refused_with_no_utc(self):
+        with self.assertRaises(timesync.NoUtc) as cm:
+            self.clock.get_utc_with_error()
+        self.assertEqual(cm.exception.name, "TS_E_NO_UTC")
+
     def test_sleep_until_wakes_at_the_synchronized_instant(self):
         target = self.clock.get_timestamp() + 50_000_000
         w = self.clock.sleep_until(target)
@@ -148,6 +153,30 @@ class OutOfSync(WithPublisher):
         self.assertTrue(self.err.name.startswith("TS_E_"))
         self.assertIsInstance(self.err, timesync.Error)
         self.assertFalse(self.clock.is_synchronized())
+
+
+class Utc(WithPublisher):
+    # The publisher also publishes this host's CLOCK_REALTIME as UTC beside
+    # its timeline (error 5 us): the truth is time.clock_gettime_ns.
+    outage = ["--utc"]
+
+    def test_utc_lies_within_its_bound_beside_the_timeline(self):
+        n = 0
+        for _ in range(2000):
+            before = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            u = self.clock.get_utc_with_error()
+            after = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            self.assertEqual(u.status, "synchronized")
+            # The truth at the reading lies in [before, after].
+            self.assertLessEqual(u.utc_ns, after + u.bound_ns, u)
+            self.assertGreaterEqual(u.utc_ns, before - u.bound_ns, u)
+            self.assertGreaterEqual(u.bound_ns, 5_000)  # the reference's error is in it
+            self.assertLessEqual(abs(u.time_ns - truth_ns(u.local_ns)), u.bound_ns)
+            self.assertEqual(u.tai_minus_utc_s, 37)
+            self.assertIsNone(u.leap)
+            self.assertTrue(u.reference_synchronized)
+            n += 1
+        self.assertEqual(n, 2000)
 
 
 class Errors(unittest.TestCase):

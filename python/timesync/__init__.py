@@ -6,6 +6,7 @@ default) through libtimesync's C API, lock-free, no RPC::
     import timesync
     t = timesync.get_timestamp()                 # ns on the master's timeline
     r = timesync.get_timestamp_with_error()      # .time_ns, .bound_ns, .status, .epoch
+    u = timesync.get_utc_with_error()            # .utc_ns, .bound_ns, .leap, .tai_minus_utc_s
     with timesync.Clock("/dev/shm/timesync") as clock:
         clock.sleep_until(t + 1_000_000_000)     # wakes at a synchronized instant
         for tick in clock.timer(100_000_000):    # every 100 ms boundary
@@ -31,8 +32,9 @@ import time
 from cffi import FFI
 
 __all__ = [
-    "Clock", "Error", "NotSynchronized", "NoSegment", "Timestamp", "Wake", "Tick",
-    "get_timestamp", "get_timestamp_with_error", "is_synchronized", "sleep_until", "timer",
+    "Clock", "Error", "NotSynchronized", "NoSegment", "NoUtc", "Timestamp", "Utc", "Wake", "Tick",
+    "get_timestamp", "get_timestamp_with_error", "get_utc_with_error", "is_synchronized",
+    "sleep_until", "timer",
     "convert", "wait_synchronized",
     "DEFAULT_SEGMENT_PATH", "UNSYNCHRONIZED", "SYNCHRONIZED", "HOLDOVER",
 ]
@@ -72,6 +74,11 @@ ts_error ts_wait_synchronized(const char* path, uint64_t max_error_ns, int64_t t
                               const int* stop_flag, ts_timestamp* out);
 ts_error ts_convert(const ts_context* ctx, int clock_id, int64_t instant_ns, int64_t max_age_ns,
                     uint64_t max_slew_ppb, ts_timestamp* out);
+typedef struct ts_utc {
+  int64_t utc_ns; uint64_t bound_ns; int64_t time_ns; int64_t local_ns; uint64_t epoch;
+  ts_status status; int leap; int32_t tai_minus_utc_s; uint32_t flags;
+} ts_utc;
+ts_error ts_get_utc_with_error(const ts_context* ctx, ts_utc* out);
 """)
 _lib = _ffi.dlopen(os.environ.get("TIMESYNC_LIBRARY") or "libtimesync.so.0")
 
@@ -87,6 +94,7 @@ _ERROR_NAMES = {
     13: "TS_E_STALE", 14: "TS_E_BOUND_EXCEEDED", 15: "TS_E_CLOCK", 16: "TS_E_WRITER_EXISTS",
     17: "TS_E_NO_MEMORY", 18: "TS_E_EPOCH_CHANGED", 19: "TS_E_INTERRUPTED",
     20: "TS_E_NOT_REGULAR", 21: "TS_E_SYMLINK", 22: "TS_E_HARD_LINK", 23: "TS_E_WRONG_OWNER",
+    24: "TS_E_NO_UTC",
 }
 
 
@@ -107,6 +115,10 @@ class NoSegment(Error):
     """No segment at the path: is timesync-agent running?"""
 
 
+class NoUtc(Error):
+    """The master publishes no UTC: it has no reference (its config's reference:), or none read yet."""
+
+
 _NOT_SYNCHRONIZED = {12, 13, 14}
 
 
@@ -115,6 +127,8 @@ def _raise(code):
         raise NotSynchronized(code)
     if code == 2:
         raise NoSegment(code)
+    if code == 24:
+        raise NoUtc(code)
     raise Error(code)
 
 
@@ -122,6 +136,13 @@ Timestamp = collections.namedtuple("Timestamp", "time_ns bound_ns local_ns epoch
 Timestamp.__doc__ = ("A synchronized time: the truth lies within time_ns +/- bound_ns; local_ns "
                      "is the CLOCK_MONOTONIC_RAW reading it came from; status 'synchronized' or "
                      "'holdover'.")
+Utc = collections.namedtuple(
+    "Utc", "utc_ns bound_ns leap tai_minus_utc_s reference_synchronized leap_list_expired time_ns local_ns "
+    "epoch status")
+Utc.__doc__ = ("UTC (POSIX ns, leap seconds not counted): the truth lies within utc_ns +/- bound_ns; leap is "
+               "'insert' or 'delete' when a leap second ends this UTC day, else None; tai_minus_utc_s is 0 "
+               "when unknown; time_ns is the synchronized-timeline reading it came from.")
+_LEAP_NAMES = {0: None, 1: "insert", 2: "delete"}
 Wake = collections.namedtuple("Wake", "target_ns woke_ns bound_ns local_ns epoch")
 Tick = collections.namedtuple("Tick", "index boundary_ns missed wake")
 
@@ -185,6 +206,17 @@ class Clock:
         if code != 0:
             _raise(code)
         return Timestamp(r.time_ns, r.bound_ns, r.local_ns, r.epoch, _STATUS_NAMES.get(r.status, "?"))
+
+    def get_utc_with_error(self):
+        """Utc(utc_ns, bound_ns, leap, ...): UTC now beside the timeline, its bound
+        adding the master's reference error; NoUtc when the master has no reference."""
+        r = _ffi.new("ts_utc*")
+        code = _lib.ts_get_utc_with_error(self._c(), r)
+        if code != 0:
+            _raise(code)
+        return Utc(r.utc_ns, r.bound_ns, _LEAP_NAMES.get(r.leap, "?"), r.tai_minus_utc_s,
+                   bool(r.flags & 1), bool(r.flags & 2), r.time_ns, r.local_ns, r.epoch,
+                   _STATUS_NAMES.get(r.status, "?"))
 
     def is_synchronized(self):
         """True when a timestamp would be returned now."""
@@ -261,6 +293,11 @@ def get_timestamp():
 def get_timestamp_with_error():
     """Timestamp(time_ns, bound_ns, local_ns, epoch, status) from the default segment."""
     return _clock().get_timestamp_with_error()
+
+
+def get_utc_with_error():
+    """Utc(utc_ns, bound_ns, leap, ...) from the default segment."""
+    return _clock().get_utc_with_error()
 
 
 def is_synchronized():

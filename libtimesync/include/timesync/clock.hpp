@@ -30,6 +30,7 @@
 #include "timesync/read_path.hpp"
 #include "timesync/transform.hpp"
 #include "timesync/types.hpp"
+#include "timesync/utc.hpp"
 
 namespace timesync {
 
@@ -63,6 +64,10 @@ class Clock {
     return read_slow();
   }
   bool is_synchronized() const;
+  // UTC now, with a bound that adds the master's reference error to the
+  // timeline's, and the leap state (utc.hpp); Error::kNoUtc when the master
+  // has no reference. Reads the whole snapshot: not the inline path.
+  UtcWithError get_utc_with_error() const;
 
   // The same decision at a chosen local time (for tests and tools).
   TimestampWithError timestamp_at(LocalTime local) const;

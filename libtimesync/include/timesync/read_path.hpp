@@ -55,6 +55,20 @@ inline T slot_load(const T* p) {
   return __atomic_load_n(p, kSlotPayloadLoad);
 }
 
+// The UTC section of a slot into *u, each field through `ld` (a payload load).
+template <class Load>
+inline void load_utc(const layout::Slot* sl, UtcInfo* u, Load ld) {
+  u->offset_ns = ld(&sl->utc_offset_ns);
+  u->as_of.ns = ld(&sl->utc_as_of_sync_ns);
+  u->error_ns = ld(&sl->utc_error_ns);
+  u->rate_ppb = ld(&sl->utc_rate_ppb);
+  u->rate_error_ppb = ld(&sl->utc_rate_error_ppb);
+  u->next_leap_utc_s = ld(&sl->utc_next_leap_s);
+  u->tai_minus_utc_s = ld(&sl->utc_tai_minus_utc_s);
+  u->next_tai_minus_utc_s = ld(&sl->utc_next_tai_minus_utc_s);
+  u->flags = ld(&sl->utc_flags);
+}
+
 enum class SlotRead { kOk, kNeverPublished, kRetry };
 
 // One seqlock attempt on the latest slot: kOk with *out a consistent copy,
@@ -83,6 +97,7 @@ inline SlotRead read_slot(const layout::Segment* seg, Out* out) {
     for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = slot_load(&sl->master_id[i]);
     static_assert(sizeof(words) == sizeof(out->master_id));
     std::memcpy(out->master_id.data(), words, sizeof(words));
+    load_utc(sl, &out->utc, [](const auto* p) { return slot_load(p); });
   }
   slot_fence_acquire();
   return __atomic_load_n(&sl->generation, __ATOMIC_RELAXED) == g1 ? SlotRead::kOk

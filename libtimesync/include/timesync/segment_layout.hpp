@@ -1,7 +1,7 @@
 // The shared-memory segment: the one and only definition of its layout.
 //
 // One writer (timesync-agent) and any number of readers (libtimesync) share a
-// 448-byte segment. All multi-byte fields are native endian (the segment never
+// 576-byte segment. All multi-byte fields are native endian (the segment never
 // leaves the host). The writer keeps two copies with the same layout:
 //   - the file at the segment's path (by default /dev/shm/timesync): what a
 //     reader finds by name, what outlives the writer;
@@ -35,8 +35,9 @@
 namespace timesync::layout {
 
 inline constexpr uint32_t kMagic = 0x4E595354;  // bytes "TSYN" on little endian
-inline constexpr uint32_t kVersion = 1;
-inline constexpr uint32_t kSegmentSize = 448;
+// 2: the UTC section (issue 18); version 1 (448 bytes) had none.
+inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kSegmentSize = 576;
 inline constexpr size_t kMasterIdWords = 8;  // 64 bytes of name
 
 // One published transform. Meanings of the fields in transform.hpp.
@@ -55,6 +56,17 @@ struct alignas(64) Slot {
   uint32_t flags;  // reserved, 0
   uint64_t master_instance;
   uint64_t master_id[kMasterIdWords];  // NUL-terminated name, as 8-byte words
+  // UTC beside the timeline (transform.hpp, UtcInfo): the master's reference.
+  int64_t utc_offset_ns;
+  int64_t utc_as_of_sync_ns;
+  uint64_t utc_error_ns;
+  int64_t utc_rate_ppb;
+  uint64_t utc_rate_error_ppb;
+  int64_t utc_next_leap_s;
+  int32_t utc_tai_minus_utc_s;
+  int32_t utc_next_tai_minus_utc_s;
+  uint32_t utc_flags;                  // kUtc* in transform.hpp; 0: no UTC
+  uint32_t utc_reserved;               // 0
   uint64_t reserved[4];                // 0; room for later fields
 };
 
@@ -78,7 +90,7 @@ inline constexpr uint64_t kFlagShared = 1;
 // new one): a reader that gets no time from it looks at the path again.
 inline constexpr uint64_t kFlagRetired = 2;
 
-static_assert(sizeof(Slot) == 192);
+static_assert(sizeof(Slot) == 256);
 static_assert(offsetof(Slot, generation) == 0);
 static_assert(offsetof(Slot, epoch) == 8);
 static_assert(offsetof(Slot, as_of_local_ns) == 16);
@@ -93,7 +105,16 @@ static_assert(offsetof(Slot, status) == 80);
 static_assert(offsetof(Slot, flags) == 84);
 static_assert(offsetof(Slot, master_instance) == 88);
 static_assert(offsetof(Slot, master_id) == 96);
-static_assert(offsetof(Slot, reserved) == 160);
+static_assert(offsetof(Slot, utc_offset_ns) == 160);
+static_assert(offsetof(Slot, utc_as_of_sync_ns) == 168);
+static_assert(offsetof(Slot, utc_error_ns) == 176);
+static_assert(offsetof(Slot, utc_rate_ppb) == 184);
+static_assert(offsetof(Slot, utc_rate_error_ppb) == 192);
+static_assert(offsetof(Slot, utc_next_leap_s) == 200);
+static_assert(offsetof(Slot, utc_tai_minus_utc_s) == 208);
+static_assert(offsetof(Slot, utc_next_tai_minus_utc_s) == 212);
+static_assert(offsetof(Slot, utc_flags) == 216);
+static_assert(offsetof(Slot, reserved) == 224);
 
 static_assert(sizeof(Segment) == kSegmentSize);
 static_assert(offsetof(Segment, magic) == 0);

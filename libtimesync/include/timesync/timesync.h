@@ -52,7 +52,8 @@ typedef enum ts_error {
   TS_E_NOT_REGULAR = 20,     /* path is a FIFO, device, directory or socket, not a file */
   TS_E_SYMLINK = 21,         /* path is a symbolic link (not followed) */
   TS_E_HARD_LINK = 22,       /* file has another name (hard link): another writer could use it */
-  TS_E_WRONG_OWNER = 23      /* lock file belongs to another user (writer side) */
+  TS_E_WRONG_OWNER = 23,     /* lock file belongs to another user (writer side) */
+  TS_E_NO_UTC = 24           /* the master publishes no UTC (no reference, or none read yet) */
 } ts_error;
 
 typedef enum ts_status {
@@ -84,6 +85,37 @@ ts_error ts_get_timestamp(const ts_context* ctx, int64_t* time_ns);
 /* Time, bound, status and epoch. When out of sync it returns the reason and still
  * fills bound_ns, epoch and status (time_ns is 0) so callers can report them. */
 ts_error ts_get_timestamp_with_error(const ts_context* ctx, ts_timestamp* out);
+
+/* ---- UTC beside the timeline (see timesync/utc.hpp) ----------------------
+ * The timeline never steps; UTC rides beside it as the master's external
+ * reference gives it (its config's `reference:`), with a bound that adds the
+ * reference's own error to the timeline's. POSIX time: leap seconds are not
+ * counted; `leap` announces one for the end of the reading's UTC day. */
+typedef enum ts_leap {
+  TS_LEAP_NONE = 0,
+  TS_LEAP_INSERT = 1,  /* 23:59:60 at the end of this UTC day */
+  TS_LEAP_DELETE = 2   /* 23:59:59 skipped at the end of this UTC day */
+} ts_leap;
+
+/* flags */
+#define TS_UTC_REFERENCE_SYNCHRONIZED 1u /* 0: the master's reference is lost; its error grows */
+#define TS_UTC_LEAP_LIST_EXPIRED 2u      /* the master's leap-second list is past its expiry */
+
+typedef struct ts_utc {
+  int64_t utc_ns;          /* POSIX ns; 0 when the call fails */
+  uint64_t bound_ns;       /* true UTC lies within utc_ns +/- bound_ns */
+  int64_t time_ns;         /* the synchronized-timeline reading it came from */
+  int64_t local_ns;        /* the CLOCK_MONOTONIC_RAW reading */
+  uint64_t epoch;
+  ts_status status;
+  ts_leap leap;
+  int32_t tai_minus_utc_s; /* 0: unknown */
+  uint32_t flags;          /* TS_UTC_* */
+} ts_utc;
+
+/* UTC, its bound and the leap state. Errors as ts_get_timestamp_with_error,
+ * plus TS_E_NO_UTC when the master has no reference. */
+ts_error ts_get_utc_with_error(const ts_context* ctx, ts_utc* out);
 
 /* 1 when a timestamp would be returned now, 0 otherwise. */
 int ts_is_synchronized(const ts_context* ctx);

@@ -49,10 +49,38 @@ struct Transform {
   ClockStatus status = ClockStatus::kUnsynchronized;
 };
 
+// UTC beside the timeline (issue 18), from the master's external reference:
+//   utc(t)       = sync(t) + offset_ns + rate_ppb x (sync(t) - as_of) / 1e9
+//   utc_bound(t) = bound(t) + error_ns + ceil(rate_error_ppb x |sync(t) - as_of| / 1e9)
+// offset_ns held at timeline time as_of, within error_ns; rate_ppb is how fast
+// it moves (the master's timeline against its CLOCK_REALTIME), rate_error_ppb
+// how far the true rate may be from it. utc.hpp evaluates it.
+inline constexpr uint32_t kUtcValid = 1;                  // the master has a reference
+inline constexpr uint32_t kUtcReferenceSynchronized = 2;  // and it said synchronized
+inline constexpr uint32_t kUtcLeapListExpired = 4;        // a leap second may be missing
+inline constexpr uint32_t kUtcKnownFlags = kUtcValid | kUtcReferenceSynchronized | kUtcLeapListExpired;
+// Largest |rate| and rate error a valid UtcInfo may carry (1%).
+inline constexpr int64_t kMaxUtcRatePpb = 10'000'000;
+
+struct UtcInfo {
+  uint32_t flags = 0;             // kUtc*; 0: no UTC
+  int64_t offset_ns = 0;
+  SyncTime as_of;
+  uint64_t error_ns = 0;
+  int64_t rate_ppb = 0;
+  uint64_t rate_error_ppb = 0;
+  int32_t tai_minus_utc_s = 0;    // 0: unknown
+  int64_t next_leap_utc_s = 0;    // POSIX second TAI - UTC becomes next_tai_minus_utc_s; 0: none
+  int32_t next_tai_minus_utc_s = 0;
+  bool valid() const { return (flags & kUtcValid) != 0; }
+  bool operator==(const UtcInfo&) const = default;
+};
+
 // Everything the agent publishes: the transform plus the master's identity.
 struct TransformSnapshot : Transform {
   uint64_t master_instance = 0;   // master's boot/instance id
   std::array<char, kMasterIdSize> master_id{};  // NUL-terminated name
+  UtcInfo utc;
 
   std::string_view master_name() const;
   void set_master_name(std::string_view name);  // truncates to 63 bytes
@@ -61,7 +89,7 @@ struct TransformSnapshot : Transform {
 // Checks fields a consistent snapshot must satisfy regardless of time; returns
 // kCorrupt for impossible contents (bad status, void_after before as_of, ...).
 Error validate(const Transform& s);
-Error validate(const TransformSnapshot& s);  // also: master name terminated
+Error validate(const TransformSnapshot& s);  // also: master name terminated, UTC in range
 
 // sync(t) as defined above. Returns false if the result would not fit int64.
 bool to_sync(const Transform& s, LocalTime t, SyncTime* out);

@@ -54,6 +54,7 @@ enum class Error : int {
   kSymlink = TS_E_SYMLINK,
   kHardLink = TS_E_HARD_LINK,
   kWrongOwner = TS_E_WRONG_OWNER,
+  kNoUtc = TS_E_NO_UTC,
 };
 
 inline const char* to_string(Error e) { return ts_strerror(static_cast<ts_error>(e)); }
