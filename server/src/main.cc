@@ -209,6 +209,7 @@ int main(int argc, char** argv) {
   int ticks = 0;
   while (!waker.signalled()) {
     timeline.check();
+    if (reference) reference->observe(serving, who.realtime);
     metrics.update(service.uptime_s(), timeline.steps());
     metrics.beacons(0, 0, beacons.open_streams());
     notifier.keepalive();

@@ -181,6 +181,7 @@ ReferenceState reference_state_at(int64_t realtime_ns, const std::optional<Refer
     s.known = true;
     const int64_t elapsed = std::max<int64_t>(realtime_ns - last_good->as_of_ns, 0);
     const double rate = std::max(last_good->growth_ppm, max_clock_error_ppm);
+    s.growth_ppb = rate * 1e3;
     const double grown = static_cast<double>(last_good->error_ns) +
                          std::ceil(static_cast<double>(elapsed) * rate * 1e-6);
     s.error_ns = grown < static_cast<double>(kUnknownErrorNs) ? static_cast<uint64_t>(grown) : kUnknownErrorNs;
@@ -299,6 +300,27 @@ uint64_t ReferenceSource::readings() const {
   return readings_;
 }
 
+bool ReferenceSource::pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width) {
+  const int64_t r1 = realtime_now_ns();
+  const int64_t t = timeline.source().now_ns();
+  const int64_t r2 = realtime_now_ns();
+  *at = r1 + (r2 - r1) / 2;
+  *offset = *at - t;
+  *width = static_cast<uint64_t>(std::max<int64_t>(r2 - r1, 0)) / 2 + 1;
+  return true;
+}
+
+void ReferenceSource::observe(const MasterTimeline& timeline, bool realtime_timeline) const {
+  if (timeline.follower() != nullptr || realtime_timeline) return;
+  int64_t at = 0, offset = 0;
+  uint64_t width = 0;
+  pair(timeline, &at, &offset, &width);
+  const ReferenceState s = state_at(at);
+  if (!s.known) return;
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  rate_.add(at, offset, std::min(s.error_ns + width, kUnknownErrorNs));
+}
+
 bool ReferenceSource::fill(const MasterTimeline& timeline, bool realtime_timeline, v1::Utc* utc) const {
   if (timeline.follower() != nullptr) return false;  // a followed timeline: its master's UTC, not ours
   int64_t offset = 0;
@@ -307,15 +329,23 @@ bool ReferenceSource::fill(const MasterTimeline& timeline, bool realtime_timelin
   if (realtime_timeline) {
     at = realtime_now_ns();
   } else {
-    const int64_t r1 = realtime_now_ns();
-    const int64_t t = timeline.source().now_ns();
-    const int64_t r2 = realtime_now_ns();
-    at = r1 + (r2 - r1) / 2;
-    offset = at - t;
-    width = static_cast<uint64_t>(std::max<int64_t>(r2 - r1, 0)) / 2 + 1;
+    pair(timeline, &at, &offset, &width);
   }
   const ReferenceState s = state_at(at);
   if (!s.known) return false;
+  if (realtime_timeline) {
+    // UTC is the timeline: the agents' bound has the reference's error in it
+    // (master_error_ns); from an answer on it may drift at the reference's growth.
+    utc->set_offset_rate_ppb(0);
+    utc->set_offset_rate_error_ppb(static_cast<uint64_t>(std::ceil(s.growth_ppb)) + 1);
+  } else {
+    const uint64_t uncertainty = std::min(s.error_ns + width, kUnknownErrorNs);
+    std::lock_guard<std::mutex> lock(rate_mu_);
+    rate_.add(at, offset, uncertainty);
+    const OffsetRateMeter::Rate r = rate_.rate(s.growth_ppb);
+    utc->set_offset_rate_ppb(r.ppb);
+    utc->set_offset_rate_error_ppb(r.error_ppb);
+  }
   utc->set_offset_ns(offset);
   utc->set_error_ns(std::min(s.error_ns + width, kUnknownErrorNs));
   utc->set_synchronized(s.synchronized);

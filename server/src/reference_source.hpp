@@ -16,7 +16,10 @@
 // UTC is CLOCK_REALTIME as it is (the error covers how far it is from UTC).
 // Beside a monotonic timeline it is published as an offset: utc = timeline +
 // offset, read as realtime, timeline, realtime (the read's width counts as
-// error). TAI - UTC comes from the leap-second list; a leap second chronyd
+// error), with the rate at which the offset moves (OffsetRateMeter) and that
+// rate's error, so an agent can carry it between answers with an honest
+// error. On a realtime timeline the offset is 0 and its error grows at the
+// reference's own growth. TAI - UTC comes from the leap-second list; a leap second chronyd
 // announces for today that the list does not know is published too.
 //
 // Thread safety: every const member may be called from any thread.
@@ -32,6 +35,7 @@
 
 #include "timesync/config/config.hpp"
 #include "timesync/reference/leap_seconds.hpp"
+#include "offset_rate.hpp"
 
 namespace timesync::v1 {
 class Utc;
@@ -62,6 +66,7 @@ struct ReferenceState {
   bool known = false;          // a good reading was ever had
   bool synchronized = false;   // the last reading was good
   uint64_t error_ns = kUnknownErrorNs;
+  double growth_ppb = 0;       // how fast error_ns grows from here (known only)
   int tai_minus_utc_s = 0;     // 0: unknown
   int64_t next_leap_utc_s = 0; // 0: none announced
   int next_tai_minus_utc_s = 0;
@@ -91,6 +96,10 @@ class ReferenceSource {
   // Fills `utc` for `timeline` (offset: 0 when the timeline is CLOCK_REALTIME).
   // False (utc untouched) while no good reading was ever had.
   bool fill(const MasterTimeline& timeline, bool realtime_timeline, v1::Utc* utc) const;
+  // Measures realtime against a monotonic `timeline` for the offset's rate
+  // (fill() does too): the master calls it every 100 ms from its start, so
+  // the rate is known by the time the first agent asks.
+  void observe(const MasterTimeline& timeline, bool realtime_timeline) const;
 
   // "chrony at <socket>: synchronized to ..., error 1.2 ms" or why it is lost.
   std::string describe() const;
@@ -104,6 +113,8 @@ class ReferenceSource {
 
  private:
   ReferenceSource(const config::MasterReference& cfg, std::unique_ptr<Reader> reader);
+  // realtime, timeline, realtime: the offset at their middle, within width.
+  static bool pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width);
   void run();
   std::string reader_where() const;
 
@@ -116,6 +127,8 @@ class ReferenceSource {
   std::optional<ReferenceReading> last_good_;
   ReferenceReading latest_;
   uint64_t readings_ = 0;
+  mutable std::mutex rate_mu_;
+  mutable OffsetRateMeter rate_;  // realtime against a monotonic timeline, from fill()
   std::thread thread_;
 };
 
