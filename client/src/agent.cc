@@ -10,6 +10,7 @@
 #include "timesync/daemon/log.hpp"
 #include "timesync/daemon/tls.hpp"
 #include "timesync/estimator/publication.hpp"
+#include "utc_publication.hpp"
 
 namespace timesync::agent {
 namespace {
@@ -252,6 +253,7 @@ TransformSnapshot Agent::build(int64_t now_local, ClockStatus status) const {
       e, est_.growth_until(LocalTime{void_after_local}), m, max_error_ns_, published_epoch_, status);
   s.master_instance = master_.instance;
   s.set_master_name(master_.id);
+  s.utc = utc_for_readers(master_);
   return s;
 }
 

@@ -8,6 +8,8 @@
 
 #include "timesync/daemon/log.hpp"
 #include "timesync/transform.hpp"
+#include "timesync/utc.hpp"
+#include "utc_publication.hpp"
 
 namespace timesync::agent {
 namespace {
@@ -45,29 +47,30 @@ void ChronyRefclockPublisher::publish(const TransformSnapshot& s) {
   const int64_t r2 = realtime_now_ns();
   const int64_t realtime = r1 + (r2 - r1) / 2;
   const uint64_t read_width = static_cast<uint64_t>(r2 - r1) / 2 + 1;
-  const TimestampWithError t = evaluate(s, LocalTime{local});
-  if (!t.ok()) return note(std::string("not sent: ") + refused(t.error), false);
+  // UTC as readers get it (utc.hpp): the timeline plus the master's offset,
+  // carried at its rate since the answer, the error growing with its age.
+  // (What the master last said, as the agent's build() puts it in the snapshot.)
   const MasterInfo& m = master_();
-  int64_t utc = t.time.ns;
-  uint64_t error = t.bound_ns + read_width;
-  reference::SockLeap leap = reference::SockLeap::kNone;
-  if (m.timebase != MasterTimebase::kRealtime) {
-    if (!m.utc) {
-      return note("not sent: the master serves a monotonic timeline and publishes no UTC (no reference.source)",
-                  false);
-    }
-    if (t.time.ns - m.utc->as_of_master_ns > kMaxUtcAgeNs) {
-      return note("not sent: the master's UTC offset is older than 30 s (UDP answers carry none)", false);
-    }
-    utc += m.utc->offset_ns;
-    error += m.utc->error_ns;
-  }
-  if (m.utc && m.utc->next_leap_utc_s != 0 && m.utc->tai_minus_utc_s != 0) {
-    const int64_t today_end = (utc / 1'000'000'000 / 86'400 + 1) * 86'400;
-    if (m.utc->next_leap_utc_s == today_end) {
-      leap = m.utc->next_tai_minus_utc_s > m.utc->tai_minus_utc_s ? reference::SockLeap::kInsert
-                                                                  : reference::SockLeap::kDelete;
-    }
+  TransformSnapshot with_utc = s;
+  with_utc.utc = utc_for_readers(m);
+  const UtcWithError u = evaluate_utc(with_utc, LocalTime{local});
+  int64_t utc = u.utc_ns;
+  uint64_t error = u.bound_ns + read_width;
+  reference::SockLeap leap = u.leap == LeapState::kInsert   ? reference::SockLeap::kInsert
+                             : u.leap == LeapState::kDelete ? reference::SockLeap::kDelete
+                                                            : reference::SockLeap::kNone;
+  if (u.error == Error::kNoUtc && m.timebase == MasterTimebase::kRealtime) {
+    // A realtime master without a reference: its CLOCK_REALTIME as it is.
+    const TimestampWithError t = evaluate(s, LocalTime{local});
+    utc = t.time.ns;
+    error = t.bound_ns + read_width;
+  } else if (u.error == Error::kNoUtc) {
+    return note("not sent: the master serves a monotonic timeline and publishes no UTC (no reference.source)",
+                false);
+  } else if (!u.ok()) {
+    return note(std::string("not sent: ") + refused(u.error), false);
+  } else if (m.timebase != MasterTimebase::kRealtime && u.time.ns - with_utc.utc.as_of.ns > kMaxUtcAgeNs) {
+    return note("not sent: the master's UTC offset is older than 30 s (UDP answers carry none)", false);
   }
   const reference::Status st = writer_.send(reference::SockSample{realtime, utc - realtime, leap},
                                             static_cast<int64_t>(std::min<uint64_t>(error, INT64_MAX)));

@@ -4,10 +4,11 @@
 // steers CLOCK_REALTIME and every log on the SoM follows the master.
 // timesync itself never touches the clock.
 //
-// At each publication: the synchronized time now (the snapshot evaluated at
-// the local clock, read between two CLOCK_REALTIME reads) as UTC: the
-// master's timeline itself when it serves realtime, else the timeline plus
-// the master's UTC offset (v1::Utc), whose error is added to the bound. The
+// At each publication: UTC now as readers get it (evaluate_utc, utc.hpp, at
+// the local clock read between two CLOCK_REALTIME reads): the timeline plus
+// the master's UTC offset carried at its rate since the answer, the bound
+// plus the reference's error and the rate's error times the offset's age; a
+// realtime master without a reference: its timeline as it is. The
 // sample says "at CLOCK_REALTIME r, UTC was r + offset", with the bound as
 // its error. Nothing is sent while readers would be refused (unsynchronized,
 // stale, bound over alarm.max_error_us), while a monotonic master publishes

@@ -163,7 +163,8 @@ LinkResult GrpcLink::exchange() {
   if (resp.has_utc()) {
     const v1::Utc& u = resp.utc();
     m.utc = MasterUtc{u.offset_ns(), u.error_ns(), u.synchronized(), u.tai_minus_utc_s(), u.next_leap_utc_s(),
-                      u.next_tai_minus_utc_s(), u.leap_list_expired(), resp.master_send_ns()};
+                      u.next_tai_minus_utc_s(), u.leap_list_expired(), resp.master_send_ns(),
+                      u.offset_rate_ppb(), u.offset_rate_error_ppb()};
   }
   return r;
 }

@@ -40,6 +40,8 @@ struct MasterUtc {
   int next_tai_minus_utc_s = 0;
   bool leap_list_expired = false;
   int64_t as_of_master_ns = 0;   // the answer's master_send_ns: when offset_ns held
+  double rate_ppb = 0;           // how fast offset_ns moves, ns per s of the timeline
+  uint64_t rate_error_ppb = 0;   // how far the true rate may be from it; 0: unknown
   bool operator==(const MasterUtc&) const = default;
 };
 

@@ -123,6 +123,8 @@ v1::AgentStatus to_proto(const AgentStatusInfo& s) {
     o->set_next_leap_utc_s(u.next_leap_utc_s);
     o->set_next_tai_minus_utc_s(u.next_tai_minus_utc_s);
     o->set_leap_list_expired(u.leap_list_expired);
+    o->set_offset_rate_ppb(u.rate_ppb);
+    o->set_offset_rate_error_ppb(u.rate_error_ppb);
   }
   return st;
 }
