@@ -7,7 +7,10 @@
 // UTC is this host's CLOCK_REALTIME, and the true offset from the monotonic
 // timeline (this host's CLOCK_MONOTONIC_RAW) to UTC is read here, around
 // each answer. Shown with the master's chronyd up, stopped (the error grows,
-// the master says why) and back. Needs root (chronyd -u root).
+// the master says why) and back, at the masters' answers and through
+// libtimesync's UTC reading (Clock::get_utc_with_error) from an agent of each
+// master, where the truth is this host's CLOCK_REALTIME at the reading's local
+// instant. Needs root (chronyd -u root).
 #include <gtest/gtest.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +22,7 @@
 #include "support/chronyd.hpp"
 #include "support/daemons.hpp"
 #include "support/rpc.hpp"
+#include "timesync/clock.hpp"
 #include "timesync/reference/chrony_tracking.hpp"
 
 namespace timesync::testing {
@@ -84,12 +88,48 @@ struct Coverage {
     min_bound = std::min(min_bound, bound);
   }
   void print(const char* phase) const {
-    std::printf("UTC coverage, reference %s: %d readings, %d outside, worst |error| %lld ns, worst |error|/bound "
+    std::printf("UTC coverage, %s: %d readings, %d outside, worst |error| %lld ns, worst |error|/bound "
                 "%.4f, bound %llu..%llu ns\n",
                 phase, readings, outside, static_cast<long long>(worst_error), worst_ratio,
                 static_cast<unsigned long long>(min_bound), static_cast<unsigned long long>(max_bound));
   }
 };
+
+// UTC as an application reads it from an agent's segment, against the truth:
+// CLOCK_REALTIME at the reading's CLOCK_MONOTONIC_RAW instant (their offset
+// read on both sides of the reading).
+struct AgentUtc {
+  Coverage c;
+  int refused = 0;
+  int unsynchronized_reference = 0;  // readings that said the master's reference is lost
+  // The largest UTC bound minus the timeline's bound read just after it: what
+  // the reference's error (and the offset's age) add.
+  uint64_t max_extra = 0;
+};
+int64_t realtime_minus_raw(int64_t* width) {
+  const int64_t rt1 = clock_ns(CLOCK_REALTIME);
+  const int64_t raw = clock_ns(CLOCK_MONOTONIC_RAW);
+  const int64_t rt2 = clock_ns(CLOCK_REALTIME);
+  *width = (rt2 - rt1) / 2 + 1;
+  return rt1 + (rt2 - rt1) / 2 - raw;
+}
+void read_agent_utc(const Clock& clock, AgentUtc* out) {
+  int64_t w1 = 0, w2 = 0;
+  const int64_t o1 = realtime_minus_raw(&w1);
+  const UtcWithError u = clock.get_utc_with_error();
+  const int64_t o2 = realtime_minus_raw(&w2);
+  const TimestampWithError t = clock.get_timestamp_with_error();
+  if (!u.ok() || !t.ok()) {
+    ++out->refused;
+    return;
+  }
+  if (u.bound_ns > t.bound_ns) out->max_extra = std::max(out->max_extra, u.bound_ns - t.bound_ns);
+  if (!u.reference_synchronized) ++out->unsynchronized_reference;
+  EXPECT_EQ(u.tai_minus_utc_s, 37);
+  const int64_t truth = u.local.ns + o1 + (o2 - o1) / 2;
+  const int64_t width = std::max(w1, w2) + std::abs(o2 - o1) / 2;
+  out->c.add(u.utc_ns - truth, u.bound_ns + static_cast<uint64_t>(width));
+}
 
 class ReferenceTest : public ::testing::Test {
  protected:
@@ -103,8 +143,12 @@ class ReferenceTest : public ::testing::Test {
                 << "--- master's chronyd ---\n" << chronyd_.log() << "--- reference chronyd ---\n"
                 << upstream_.log();
     }
-    if (HasFailure()) std::cerr << "--- agent ---\n" << agent_.log() << "--- SoM's chronyd ---\n" << som_.log();
+    if (HasFailure()) {
+      std::cerr << "--- agent ---\n" << agent_.log() << "--- realtime master's agent ---\n" << rt_agent_.log()
+                << "--- SoM's chronyd ---\n" << som_.log();
+    }
     agent_.stop();
+    rt_agent_.stop();
     som_.stop();
     mono_.stop();
     rt_.stop();
@@ -113,10 +157,15 @@ class ReferenceTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // Samples both masters `n` times, checking each answer; returns the monotonic master's coverage.
-  Coverage sample(int n, bool expect_synchronized) {
+  // Samples both masters `n` times, checking each answer; returns the
+  // monotonic master's coverage. With clocks, also reads UTC from each agent
+  // at every sample (into mono_utc and rt_utc).
+  Coverage sample(int n, bool expect_synchronized, const Clock* mono_clock = nullptr,
+                  const Clock* rt_clock = nullptr, AgentUtc* mono_utc = nullptr, AgentUtc* rt_utc = nullptr) {
     Coverage c;
     for (int i = 0; i < n; ++i) {
+      if (mono_clock != nullptr) read_agent_utc(*mono_clock, mono_utc);
+      if (rt_clock != nullptr) read_agent_utc(*rt_clock, rt_utc);
       auto m = get_time(*mono_stub_);
       auto r = get_time(*rt_stub_);
       if (!m || !r) {
@@ -150,6 +199,7 @@ class ReferenceTest : public ::testing::Test {
   const std::string refclock_socket_ = dir_ + "/som-chronyd/timesync.sock";
   Chronyd som_{dir_, "som-chronyd", "port 0\nrefclock SOCK " + refclock_socket_ + " refid TSYN poll 0 delay 0.002\n"};
   AgentProcess agent_{dir_, mono_.target()};
+  AgentProcess rt_agent_{dir_, rt_.target(), "rt-agent"};
   std::unique_ptr<v1::TimeService::Stub> mono_stub_;
   std::unique_ptr<v1::TimeService::Stub> rt_stub_;
 };
@@ -184,6 +234,22 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
               st->reference().c_str());
   EXPECT_NE(st->reference().find("synchronized to 127.0.0.1 stratum 9"), std::string::npos) << st->reference();
 
+  // An agent of each master, on a simulated crystal; applications read UTC
+  // from their segments. gRPC answers carry UTC.
+  agent_.start(kSimulatedAgent + "transport: grpc\n");
+  rt_agent_.start(kSimulatedAgent + "transport: grpc\n", "rt-agent");
+  std::optional<Clock> mono_clock, rt_clock;
+  ASSERT_TRUE(eventually([&] {
+    if (!mono_clock) {
+      if (auto c = Clock::open(agent_.segment()); c.ok()) mono_clock.emplace(std::move(c).value());
+    }
+    if (!rt_clock) {
+      if (auto c = Clock::open(rt_agent_.segment()); c.ok()) rt_clock.emplace(std::move(c).value());
+    }
+    return mono_clock && rt_clock && mono_clock->get_utc_with_error().ok() && rt_clock->get_utc_with_error().ok();
+  }, 60s, 20ms)) << "no UTC from the agents";
+  AgentUtc mono_up, rt_up, mono_stopped, rt_stopped, mono_back, rt_back;
+
   // timesyncctl master shows the reference and UTC.
   std::string ctl;
   ASSERT_EQ(run_to_exit({TIMESYNC_CTL_BIN, "master", mono_.target()}, dir_ + "/ctl.log", &ctl), 0) << ctl;
@@ -195,8 +261,8 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
   EXPECT_NE(ctl.find("\"utc\":{\"offset_ns\":"), std::string::npos) << ctl;
 
   // Up: a loopback NTP reference, well under a millisecond.
-  Coverage up = sample(200, true);
-  up.print("up");
+  Coverage up = sample(200, true, &*mono_clock, &*rt_clock, &mono_up, &rt_up);
+  up.print("monotonic master's answers, reference up");
   EXPECT_EQ(up.outside, 0);
   EXPECT_LT(up.max_bound, 1'000'000u);
 
@@ -214,10 +280,10 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
   const uint64_t e0 = st->utc().error_ns();
   const uint64_t r0 = rst->master_error_ns();
   const int64_t t0 = clock_ns(CLOCK_REALTIME);
-  Coverage stopped = sample(100, false);
+  Coverage stopped = sample(100, false, &*mono_clock, &*rt_clock, &mono_stopped, &rt_stopped);
   // Three seconds of holdover (waiting for time itself to pass: what grows the error).
   ASSERT_TRUE(eventually([&] { return clock_ns(CLOCK_REALTIME) - t0 > 3'000'000'000; }, 5s, 50ms));
-  const Coverage more = sample(100, false);
+  const Coverage more = sample(100, false, &*mono_clock, &*rt_clock, &mono_stopped, &rt_stopped);
   st = master_status(*mono_stub_);
   rst = master_status(*rt_stub_);
   ASSERT_TRUE(st && st->has_utc() && rst);
@@ -236,7 +302,7 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
   stopped.worst_error = std::max(stopped.worst_error, more.worst_error);
   stopped.max_bound = std::max(stopped.max_bound, more.max_bound);
   stopped.min_bound = std::min(stopped.min_bound, more.min_bound);
-  stopped.print("stopped");
+  stopped.print("monotonic master's answers, reference stopped");
   EXPECT_EQ(stopped.outside, 0);
 
   // Back: synchronized again, the error back down.
@@ -245,9 +311,44 @@ TEST_F(ReferenceTest, UtcBesideTheTimelineWithTheReferenceUpStoppedAndBack) {
     st = master_status(*mono_stub_);
     return st && st->has_utc() && st->utc().synchronized();
   }, 60s, 50ms)) << (st ? st->reference() : "no status");
-  Coverage back = sample(200, true);
-  back.print("back");
+  // The agents hear of it at their next gRPC answer.
+  ASSERT_TRUE(eventually([&] {
+    const UtcWithError m = mono_clock->get_utc_with_error(), r = rt_clock->get_utc_with_error();
+    return m.ok() && m.reference_synchronized && r.ok() && r.reference_synchronized;
+  }, 10s, 20ms));
+  Coverage back = sample(200, true, &*mono_clock, &*rt_clock, &mono_back, &rt_back);
+  back.print("monotonic master's answers, reference back");
   EXPECT_EQ(back.outside, 0);
+
+  // Through libtimesync, from the agents: every UTC reading within its bound,
+  // the reference's loss seen by readers, and no refusal (the agents stay
+  // synchronized to their masters' timelines throughout).
+  const struct {
+    const char* what;
+    const AgentUtc& u;
+    bool reference_lost;
+  } phases[] = {{"monotonic master's agent, reference up", mono_up, false},
+                {"realtime master's agent, reference up", rt_up, false},
+                {"monotonic master's agent, reference stopped", mono_stopped, true},
+                {"realtime master's agent, reference stopped", rt_stopped, true},
+                {"monotonic master's agent, reference back", mono_back, false},
+                {"realtime master's agent, reference back", rt_back, false}};
+  for (const auto& ph : phases) {
+    ph.u.c.print(ph.what);
+    std::printf("  (%d refused, %d said the reference is lost; UTC bound - timeline bound up to %llu ns)\n",
+                ph.u.refused, ph.u.unsynchronized_reference, static_cast<unsigned long long>(ph.u.max_extra));
+    EXPECT_EQ(ph.u.c.outside, 0) << ph.what;
+    EXPECT_EQ(ph.u.refused, 0) << ph.what;
+    EXPECT_GE(ph.u.c.readings, 200) << ph.what;
+    if (ph.reference_lost) {
+      EXPECT_GT(ph.u.unsynchronized_reference, 0) << ph.what;
+    }
+  }
+  EXPECT_GT(mono_stopped.max_extra, mono_up.max_extra) << "the reference's share grows while it is lost";
+  // The reference's error (about 5 us here; the master's answers carried at
+  // least up.min_bound) is in the UTC bound. Half of it at least: the agent's
+  // copy is from an earlier answer, and chrony's error moves between reads.
+  EXPECT_GE(mono_up.max_extra, up.min_bound / 2) << "the reference's error is in the UTC bound";
   EXPECT_LT(back.max_bound, 1'000'000u) << "a fresh synchronization: larger than before, still loopback";
   EXPECT_NE(mono_.log().find("unreachable"), std::string::npos) << "the loss is logged";
 }
