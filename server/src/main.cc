@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include <absl/synchronization/mutex.h>
+
 #include "master_timeline.hpp"
 #include "rejoin.hpp"
 #include "standby.hpp"
@@ -71,6 +73,10 @@ master::StandbySettings standby_settings(const config::MasterConfig& c, const st
 }  // namespace
 
 int main(int argc, char** argv) {
+  // gRPC's mutexes are Abseil's, and Debian's Abseil checks every lock order
+  // against a graph of held locks: 3-4 % of the master's CPU samples under
+  // load (perf; docs/BENCHMARKS.md "Master capacity"). A debugging aid, off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   daemon::set_log_program("timesync-master");
   daemon::Options opts;
   const config::MasterConfig cfg =
