@@ -275,6 +275,38 @@ TEST(AgentSim, AutoUsesUdpWhenOfferedFallsBackToGrpcAndReturns) {
   EXPECT_EQ(r.refused, 0u) << "no reading refused through either switch";
 }
 
+// UDP answers carry no UTC: the master's UTC from gRPC rides on every UDP
+// result, and one gRPC call every info_refresh_s (10 s) keeps it fresh.
+TEST(AgentSim, OnUdpTheMastersUtcRidesAlongAndIsRefreshedOverGrpc) {
+  World w;
+  w.grpc.master().udp_port = 7452;
+  MasterUtc u;
+  u.offset_ns = 1'700'000'000 * kSec;
+  u.error_ns = 5'000;
+  u.synchronized = true;
+  u.tai_minus_utc_s = 37;
+  u.rate_error_ppb = 2'000;
+  w.grpc.master().utc = u;
+  SimLink udp(w.host, w.local, sim_master(7452), 12, "udp", StampSource::kKernel);
+  udp.require_attach();
+  AutoLink link(w.grpc, udp, w.local, AutoLinkOptions{false, 5, 3});
+  w.start(link);
+  w.run(10);
+  EXPECT_EQ(w.agent->status().link, "udp");
+  EXPECT_TRUE(w.out.last.utc.valid());
+  EXPECT_EQ(w.out.last.utc.error_ns, 5'000u);
+  EXPECT_EQ(w.out.last.utc.tai_minus_utc_s, 37);
+  const uint64_t before = w.grpc.exchanges();
+  w.grpc.master().utc->error_ns = 7'000;
+  w.run(30);
+  EXPECT_EQ(w.agent->status().link, "udp");
+  EXPECT_EQ(w.out.last.utc.error_ns, 7'000u) << "refreshed over gRPC while on UDP";
+  const uint64_t calls = w.grpc.exchanges() - before;
+  EXPECT_GE(calls, 2u);
+  EXPECT_LE(calls, 4u) << "one gRPC call every 10 s, not one a poll";
+  EXPECT_EQ(w.take().outside, 0u);
+}
+
 TEST(AgentSim, UdpOnlyNeverTakesAGrpcSample) {
   World w;
   w.grpc.master().udp_port = 7452;

@@ -31,6 +31,7 @@ LinkResult AutoLink::grpc_exchange() {
   if (!r.ok()) return r;
   // Discovery rides on every gRPC answer.
   master_ = r.ex.master;
+  info_at_local_ = local_.now_ns();
   const MasterInfo& m = r.ex.master;
   if (m.udp_port == 0) {
     why_not_udp_ = "the master offers no UDP service";
@@ -59,6 +60,13 @@ LinkResult AutoLink::grpc_exchange() {
   return r;
 }
 
+void AutoLink::refresh_info() {
+  info_at_local_ = local_.now_ns();  // asked: not again before the next period, answer or not
+  const LinkResult g = grpc_.exchange();
+  // Another instance answering is the UDP path's to notice (it sets UDP up again).
+  if (g.ok() && g.ex.master.instance == master_.instance) master_ = g.ex.master;
+}
+
 LinkResult AutoLink::exchange() {
   if (!on_udp_) return grpc_exchange();
   LinkResult r = udp_.exchange();
@@ -77,7 +85,11 @@ LinkResult AutoLink::exchange() {
       retry_at_local_ = 0;
       return grpc_exchange();
     }
-    // The name and the offer come from gRPC; the timeline from this answer.
+    // The name, the offer and UTC come from gRPC; the timeline from this answer.
+    if (local_.now_ns() - info_at_local_ >= static_cast<int64_t>(std::llround(o_.info_refresh_s * 1e9))) {
+      refresh_info();
+    }
+    r.ex.master.utc = master_.utc;
     r.ex.master.id = master_.id;
     r.ex.master.role = master_.role;
     r.ex.master.udp_port = master_.udp_port;

@@ -16,6 +16,11 @@
 // The switch is a change of path: the agent resets its delay filter (the
 // transports' round trips differ tenfold); the line and bound carry on.
 //
+// UDP answers carry no UTC (a fixed packet): the UTC the last gRPC answer gave
+// rides on every UDP result, and while on UDP one gRPC call every
+// info_refresh_s (not a sample) keeps it and the master's name fresh, so
+// readers' UTC error does not grow with the age of one old answer.
+//
 // Thread safety: one caller (the agent's loop).
 #pragma once
 
@@ -30,6 +35,7 @@ struct AutoLinkOptions {
   bool udp_only = false;
   double retry_s = 30;        // after a fallback, UDP is tried again this long later
   int failures_to_fall_back = 3;
+  double info_refresh_s = 10;  // on UDP: a gRPC call this often for UTC and the master's name
 };
 
 class AutoLink final : public MasterLink {
@@ -46,6 +52,7 @@ class AutoLink final : public MasterLink {
 
  private:
   LinkResult grpc_exchange();
+  void refresh_info();
   void fall_back(const std::string& why);
 
   MasterLink& grpc_;
@@ -55,6 +62,7 @@ class AutoLink final : public MasterLink {
   bool on_udp_ = false;
   int udp_failures_ = 0;
   int64_t retry_at_local_ = 0;
+  int64_t info_at_local_ = 0;  // when gRPC last answered (or was last asked, on UDP)
   uint64_t fallbacks_ = 0;
   const char* last_ = "grpc";
   std::string why_not_udp_ = "the master has not answered yet";

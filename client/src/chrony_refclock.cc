@@ -70,7 +70,7 @@ void ChronyRefclockPublisher::publish(const TransformSnapshot& s) {
   } else if (!u.ok()) {
     return note(std::string("not sent: ") + refused(u.error), false);
   } else if (m.timebase != MasterTimebase::kRealtime && u.time.ns - with_utc.utc.as_of.ns > kMaxUtcAgeNs) {
-    return note("not sent: the master's UTC offset is older than 30 s (UDP answers carry none)", false);
+    return note("not sent: the master's UTC offset is older than 30 s (no gRPC answer since)", false);
   }
   const reference::Status st = writer_.send(reference::SockSample{realtime, utc - realtime, leap},
                                             static_cast<int64_t>(std::min<uint64_t>(error, INT64_MAX)));

@@ -12,8 +12,8 @@
 // sample says "at CLOCK_REALTIME r, UTC was r + offset", with the bound as
 // its error. Nothing is sent while readers would be refused (unsynchronized,
 // stale, bound over alarm.max_error_us), while a monotonic master publishes
-// no UTC (or its UTC is older than kMaxUtcAgeNs on its timeline: UDP answers
-// carry none), or when the error exceeds chrony_refclock.max_error_us:
+// no UTC (or its UTC is older than kMaxUtcAgeNs on its timeline: no gRPC
+// answer for that long; on UDP the agent asks every 10 s), or when the error exceeds chrony_refclock.max_error_us:
 // chronyd then sees the source go quiet instead of a wrong time. A leap
 // second the master announces for the end of today rides in the sample.
 //

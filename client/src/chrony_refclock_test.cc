@@ -135,7 +135,7 @@ TEST_F(RefclockPublisher, AMonotonicMastersTimelinePlusItsUtcOffset) {
   EXPECT_NE(pub_->describe().find("publishes no UTC"), std::string::npos) << pub_->describe();
   EXPECT_EQ(inner_.published, 2) << "the segment still gets every publication";
 
-  // A UTC offset older than 30 s on the master's timeline (UDP answers carry none): not used.
+  // A UTC offset older than 30 s on the master's timeline (no gRPC answer since): not used.
   master_.utc = MasterUtc{offset, 10'000, true, 37, 0, 0, false, raw_now + ahead - 31'000'000'000};
   pub_->publish(snapshot(ahead, 20'000));
   EXPECT_FALSE(receive().has_value());

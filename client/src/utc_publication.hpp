@@ -8,8 +8,8 @@
 //   a monotonic master: its offset at the answer's master_send_ns, its error,
 //     and the offset's rate with that rate's error (1000 ppm when the master
 //     did not say: an older master).
-// gRPC answers carry UTC, UDP answers do not: between gRPC answers the error
-// grows with the offset's age.
+// gRPC answers carry UTC, UDP answers do not (AutoLink carries it over and
+// refreshes it over gRPC every 10 s): the error grows with the offset's age.
 //
 // Pure.
 #pragma once
