@@ -135,8 +135,13 @@ TEST_F(RealChronyd, TracksAServerAndBoundsItsOffset) {
                       << "\nclient:\n" << client.process().log() << "\nserver:\n" << server.process().log();
   const double sync_s = seconds_since(client.started());
 
-  // Let it settle, then read a few times and keep the worst figures.
-  ASSERT_TRUE(read_until(*tracking, 30s, [](const ChronyTrackingReport& r) { return r.rms_offset_ns < 10'000; }));
+  // Let it settle, then read a few times and keep the worst figures. Right
+  // after its first samples chronyd's skew is its 1e6 ppm prior and its root
+  // dispersion hundreds of milliseconds (seen on a loaded machine): settled
+  // means the dispersion too has come down, not only the offsets.
+  ASSERT_TRUE(read_until(*tracking, 30s, [](const ChronyTrackingReport& r) {
+    return r.rms_offset_ns < 10'000 && r.root_dispersion_ns < 500'000;
+  }));
   int64_t worst_error = 0;
   int64_t worst_offset = 0;
   ChronyTrackingReport r;
