@@ -300,14 +300,13 @@ uint64_t ReferenceSource::readings() const {
   return readings_;
 }
 
-bool ReferenceSource::pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width) {
+void ReferenceSource::pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width) {
   const int64_t r1 = realtime_now_ns();
   const int64_t t = timeline.source().now_ns();
   const int64_t r2 = realtime_now_ns();
   *at = r1 + (r2 - r1) / 2;
   *offset = *at - t;
   *width = static_cast<uint64_t>(std::max<int64_t>(r2 - r1, 0)) / 2 + 1;
-  return true;
 }
 
 void ReferenceSource::observe(const MasterTimeline& timeline, bool realtime_timeline) const {

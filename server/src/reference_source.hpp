@@ -114,7 +114,7 @@ class ReferenceSource {
  private:
   ReferenceSource(const config::MasterReference& cfg, std::unique_ptr<Reader> reader);
   // realtime, timeline, realtime: the offset at their middle, within width.
-  static bool pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width);
+  static void pair(const MasterTimeline& timeline, int64_t* at, int64_t* offset, uint64_t* width);
   void run();
   std::string reader_where() const;
 
