@@ -59,31 +59,9 @@ inline void cpu_relax() {
 #endif
 }
 
-void load_transform(const layout::Slot* sl, Transform* s) {
-  s->epoch = load(&sl->epoch);
-  s->as_of.ns = load(&sl->as_of_local_ns);
-  s->void_after.ns = load(&sl->void_after_local_ns);
-  s->ref_local.ns = load(&sl->ref_local_ns);
-  s->ref_sync.ns = load(&sl->ref_sync_ns);
-  s->freq_adj_q48 = load(&sl->freq_adj_q48);
-  s->bound_at_as_of_ns = load(&sl->bound_at_as_of_ns);
-  s->bound_growth_ppb = load(&sl->bound_growth_ppb);
-  s->max_error_ns = load(&sl->max_error_ns);
-  s->status = static_cast<ClockStatus>(load(&sl->status));
-}
-
-void load_identity(const layout::Slot* sl, TransformSnapshot* s) {
-  s->master_instance = load(&sl->master_instance);
-  uint64_t words[layout::kMasterIdWords];
-  for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = load(&sl->master_id[i]);
-  std::memcpy(s->master_id.data(), words, sizeof(words));
-  detail::load_utc(sl, &s->utc, [](const auto* p) { return load(p); });
-}
-
 template <class Out>
 void load_slot(const layout::Slot* sl, Out* out) {
-  load_transform(sl, out);
-  if constexpr (std::is_same_v<Out, TransformSnapshot>) load_identity(sl, out);
+  detail::load_payload(sl, out, [](const auto* p) { return load(p); });
 }
 
 Error check_fixed_header(const layout::Segment* seg) {

@@ -53,14 +53,18 @@ void TransformSnapshot::set_master_name(std::string_view name) {
   std::memcpy(master_id.data(), name.data(), n);
 }
 
-Error validate(const TransformSnapshot& s) {
-  if (s.master_id.back() != '\0') return Error::kCorrupt;
-  const UtcInfo& u = s.utc;
+Error validate(const UtcInfo& u) {
   if ((u.flags & ~kUtcKnownFlags) != 0) return Error::kCorrupt;
   if (u.valid() && (u.rate_ppb > kMaxUtcRatePpb || u.rate_ppb < -kMaxUtcRatePpb ||
                     u.rate_error_ppb > static_cast<uint64_t>(kMaxUtcRatePpb))) {
     return Error::kCorrupt;
   }
+  return Error::kOk;
+}
+
+Error validate(const TransformSnapshot& s) {
+  if (s.master_id.back() != '\0') return Error::kCorrupt;
+  if (const Error e = validate(s.utc); e != Error::kOk) return e;
   return validate(static_cast<const Transform&>(s));
 }
 

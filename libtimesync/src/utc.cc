@@ -53,7 +53,7 @@ UtcWithError evaluate_utc(const TransformSnapshot& s, LocalTime t) {
     out.error = Error::kNoUtc;
     return out;
   }
-  if (validate(s) != Error::kOk) {
+  if (validate(u) != Error::kOk || s.master_id.back() != '\0') {
     out.error = Error::kCorrupt;
     return out;
   }

@@ -55,18 +55,38 @@ inline T slot_load(const T* p) {
   return __atomic_load_n(p, kSlotPayloadLoad);
 }
 
-// The UTC section of a slot into *u, each field through `ld` (a payload load).
-template <class Load>
-inline void load_utc(const layout::Slot* sl, UtcInfo* u, Load ld) {
-  u->offset_ns = ld(&sl->utc_offset_ns);
-  u->as_of.ns = ld(&sl->utc_as_of_sync_ns);
-  u->error_ns = ld(&sl->utc_error_ns);
-  u->rate_ppb = ld(&sl->utc_rate_ppb);
-  u->rate_error_ppb = ld(&sl->utc_rate_error_ppb);
-  u->next_leap_utc_s = ld(&sl->utc_next_leap_s);
-  u->tai_minus_utc_s = ld(&sl->utc_tai_minus_utc_s);
-  u->next_tai_minus_utc_s = ld(&sl->utc_next_tai_minus_utc_s);
-  u->flags = ld(&sl->utc_flags);
+// A slot's payload into *out, each field through `ld` (a payload load): the
+// transform, and for a TransformSnapshot also the master's identity and the
+// UTC section. The inline read below and the file path (segment.cc) share it.
+template <class Out, class Load>
+inline void load_payload(const layout::Slot* sl, Out* out, Load ld) {
+  out->epoch = ld(&sl->epoch);
+  out->as_of.ns = ld(&sl->as_of_local_ns);
+  out->void_after.ns = ld(&sl->void_after_local_ns);
+  out->ref_local.ns = ld(&sl->ref_local_ns);
+  out->ref_sync.ns = ld(&sl->ref_sync_ns);
+  out->freq_adj_q48 = ld(&sl->freq_adj_q48);
+  out->bound_at_as_of_ns = ld(&sl->bound_at_as_of_ns);
+  out->bound_growth_ppb = ld(&sl->bound_growth_ppb);
+  out->max_error_ns = ld(&sl->max_error_ns);
+  out->status = static_cast<ClockStatus>(ld(&sl->status));
+  if constexpr (std::is_same_v<Out, TransformSnapshot>) {
+    out->master_instance = ld(&sl->master_instance);
+    uint64_t words[layout::kMasterIdWords];
+    for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = ld(&sl->master_id[i]);
+    static_assert(sizeof(words) == sizeof(out->master_id));
+    std::memcpy(out->master_id.data(), words, sizeof(words));
+    UtcInfo& u = out->utc;
+    u.offset_ns = ld(&sl->utc_offset_ns);
+    u.as_of.ns = ld(&sl->utc_as_of_sync_ns);
+    u.error_ns = ld(&sl->utc_error_ns);
+    u.rate_ppb = ld(&sl->utc_rate_ppb);
+    u.rate_error_ppb = ld(&sl->utc_rate_error_ppb);
+    u.next_leap_utc_s = ld(&sl->utc_next_leap_s);
+    u.tai_minus_utc_s = ld(&sl->utc_tai_minus_utc_s);
+    u.next_tai_minus_utc_s = ld(&sl->utc_next_tai_minus_utc_s);
+    u.flags = ld(&sl->utc_flags);
+  }
 }
 
 enum class SlotRead { kOk, kNeverPublished, kRetry };
@@ -81,24 +101,7 @@ inline SlotRead read_slot(const layout::Segment* seg, Out* out) {
   const layout::Slot* sl = &seg->slots[n & 1];
   const uint64_t g1 = __atomic_load_n(&sl->generation, __ATOMIC_ACQUIRE);
   if ((g1 & 1) != 0) return SlotRead::kRetry;  // the writer lapped us: rewriting it
-  out->epoch = slot_load(&sl->epoch);
-  out->as_of.ns = slot_load(&sl->as_of_local_ns);
-  out->void_after.ns = slot_load(&sl->void_after_local_ns);
-  out->ref_local.ns = slot_load(&sl->ref_local_ns);
-  out->ref_sync.ns = slot_load(&sl->ref_sync_ns);
-  out->freq_adj_q48 = slot_load(&sl->freq_adj_q48);
-  out->bound_at_as_of_ns = slot_load(&sl->bound_at_as_of_ns);
-  out->bound_growth_ppb = slot_load(&sl->bound_growth_ppb);
-  out->max_error_ns = slot_load(&sl->max_error_ns);
-  out->status = static_cast<ClockStatus>(slot_load(&sl->status));
-  if constexpr (std::is_same_v<Out, TransformSnapshot>) {
-    out->master_instance = slot_load(&sl->master_instance);
-    uint64_t words[layout::kMasterIdWords];
-    for (size_t i = 0; i < layout::kMasterIdWords; ++i) words[i] = slot_load(&sl->master_id[i]);
-    static_assert(sizeof(words) == sizeof(out->master_id));
-    std::memcpy(out->master_id.data(), words, sizeof(words));
-    load_utc(sl, &out->utc, [](const auto* p) { return slot_load(p); });
-  }
+  load_payload(sl, out, [](const auto* p) { return slot_load(p); });
   slot_fence_acquire();
   return __atomic_load_n(&sl->generation, __ATOMIC_RELAXED) == g1 ? SlotRead::kOk
                                                                   : SlotRead::kRetry;

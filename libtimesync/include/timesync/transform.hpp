@@ -89,6 +89,7 @@ struct TransformSnapshot : Transform {
 // Checks fields a consistent snapshot must satisfy regardless of time; returns
 // kCorrupt for impossible contents (bad status, void_after before as_of, ...).
 Error validate(const Transform& s);
+Error validate(const UtcInfo& u);            // known flags, rates in range
 Error validate(const TransformSnapshot& s);  // also: master name terminated, UTC in range
 
 // sync(t) as defined above. Returns false if the result would not fit int64.
