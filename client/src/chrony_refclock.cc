@@ -9,7 +9,6 @@
 #include "timesync/daemon/log.hpp"
 #include "timesync/transform.hpp"
 #include "timesync/utc.hpp"
-#include "utc_publication.hpp"
 
 namespace timesync::agent {
 namespace {
@@ -49,11 +48,8 @@ void ChronyRefclockPublisher::publish(const TransformSnapshot& s) {
   const uint64_t read_width = static_cast<uint64_t>(r2 - r1) / 2 + 1;
   // UTC as readers get it (utc.hpp): the timeline plus the master's offset,
   // carried at its rate since the answer, the error growing with its age.
-  // (What the master last said, as the agent's build() puts it in the snapshot.)
+  const UtcWithError u = evaluate_utc(s, LocalTime{local});
   const MasterInfo& m = master_();
-  TransformSnapshot with_utc = s;
-  with_utc.utc = utc_for_readers(m);
-  const UtcWithError u = evaluate_utc(with_utc, LocalTime{local});
   int64_t utc = u.utc_ns;
   uint64_t error = u.bound_ns + read_width;
   reference::SockLeap leap = u.leap == LeapState::kInsert   ? reference::SockLeap::kInsert
@@ -69,7 +65,7 @@ void ChronyRefclockPublisher::publish(const TransformSnapshot& s) {
                 false);
   } else if (!u.ok()) {
     return note(std::string("not sent: ") + refused(u.error), false);
-  } else if (m.timebase != MasterTimebase::kRealtime && u.time.ns - with_utc.utc.as_of.ns > kMaxUtcAgeNs) {
+  } else if (m.timebase != MasterTimebase::kRealtime && u.time.ns - s.utc.as_of.ns > kMaxUtcAgeNs) {
     return note("not sent: the master's UTC offset is older than 30 s (no gRPC answer since)", false);
   }
   const reference::Status st = writer_.send(reference::SockSample{realtime, utc - realtime, leap},

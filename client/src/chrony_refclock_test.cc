@@ -3,6 +3,7 @@
 // bound here stands in for chronyd; chronyd itself following the samples:
 // tests/integration/reference_test.cc.
 #include "chrony_refclock.hpp"
+#include "utc_publication.hpp"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -83,6 +84,7 @@ class RefclockPublisher : public ::testing::Test {
     s.bound_at_as_of_ns = bound_ns;
     s.max_error_ns = 5'000'000;
     s.status = status;
+    s.utc = utc_for_readers(master_);  // as the agent's build() does
     return s;
   }
   // What the sample's offset must be: the timeline (+ utc) minus realtime.
