@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -80,6 +81,84 @@ TEST(ReadPath, TheInlineEvaluationIsExactlyEvaluate) {
   // The comparison means something only if both paths give many times.
   EXPECT_GT(served, 10'000u);
   EXPECT_GT(fast, 10'000u);
+}
+
+// The counter path (fast_counter_timestamp) against its definition:
+// evaluate() at the map's raw instant, plus the map's error. Whenever it gives
+// a time, evaluate() gives one at that instant too, the same local instant,
+// a time within 2 ns, and a bound at least evaluate()'s plus the error, and
+// not more than the rounding of its growth line above it.
+TEST(ReadPath, TheCounterPathIsEvaluateAtTheMapsInstant) {
+  std::mt19937_64 g = testing::seeded_rng("counter_path");
+  uint64_t fast = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    detail::FastSlot s;
+    const int64_t base = static_cast<int64_t>(g() >> 3);
+    const bool wild = (g() & 7) == 0;  // any values, mostly refused
+    s.epoch = g();
+    s.status = wild ? static_cast<ClockStatus>(g() % 4) : ClockStatus::kSynchronized;
+    s.as_of.ns = base;
+    s.void_after.ns = wild ? static_cast<int64_t>(g()) : base + static_cast<int64_t>(g() % 100'000'000'000);
+    s.ref_local.ns = base - static_cast<int64_t>(g() % 10'000'000'000);
+    s.ref_sync.ns = wild ? static_cast<int64_t>(g()) : base + static_cast<int64_t>(g() % 1'000'000'000'000);
+    s.freq_adj_q48 = static_cast<int64_t>(g() % (2 * kMaxFreqAdjQ48 + 1)) - kMaxFreqAdjQ48;
+    s.bound_at_as_of_ns = g() % 1'000'000;
+    s.bound_growth_ppb = (g() & 3) == 0 ? g() % (kMaxBoundGrowthPpb + 1) : g() % 100'000;
+    s.max_error_ns = wild ? g() : 1'000'000'000'000;
+    CounterMap& m = s.counter;
+    m.ref_count = g();
+    m.ref_raw_ns = base + static_cast<int64_t>(g() % 1'000'000'000);
+    m.ns_per_count_q56 = kMinNsPerCountQ56 + g() % (UINT64_MAX - kMinNsPerCountQ56);
+    m.error_ns = g() % 10'000;
+    const uint64_t count = m.ref_count + ((g() & 15) == 0 ? g() : g() % (kMaxCounterSpan + 16));
+    TimestampWithError f;
+    if (!detail::fast_usable(s) || !detail::fast_counter_timestamp(s, count, &f)) continue;
+    ++fast;
+    int64_t t = 0;
+    ASSERT_TRUE(counter_to_raw(m, count, &t));
+    const TimestampWithError e = evaluate(s, LocalTime{t});
+    ASSERT_TRUE(e.ok()) << "i=" << i << " t=" << t << " " << to_string(e.error);
+    EXPECT_EQ(f.local.ns, t);
+    EXPECT_LE(std::llabs(f.time.ns - e.time.ns), 2) << "i=" << i;
+    EXPECT_GE(f.bound_ns, e.bound_ns + m.error_ns) << "i=" << i;
+    const double dt = static_cast<double>(t - m.ref_raw_ns);
+    EXPECT_LE(static_cast<double>(f.bound_ns),
+              static_cast<double>(e.bound_ns + m.error_ns) + 3 + dt / 0x1p34) << "i=" << i;
+    EXPECT_EQ(f.epoch, s.epoch);
+    EXPECT_EQ(f.status, s.status);
+    if (HasFailure()) return;
+  }
+  EXPECT_GT(fast, 10'000u);
+}
+
+// counter_to_raw (counter.hpp) against the same line in long double, and its
+// edges: the span it converts, counts before the reference, an overflow.
+TEST(ReadPath, TheCounterMapIsTheLineWithinANanosecond) {
+  std::mt19937_64 g = testing::seeded_rng("counter_map");
+  for (int i = 0; i < 1'000'000; ++i) {
+    CounterMap m;
+    m.ref_count = g();
+    m.ref_raw_ns = static_cast<int64_t>(g() >> 2);
+    m.ns_per_count_q56 = kMinNsPerCountQ56 + g() % (UINT64_MAX - kMinNsPerCountQ56);
+    const uint64_t d = g() % kMaxCounterSpan;
+    int64_t raw = 0;
+    ASSERT_TRUE(counter_to_raw(m, m.ref_count + d, &raw));
+    const long double exact = static_cast<long double>(m.ref_raw_ns) +
+                              static_cast<long double>(d) *
+                                  std::ldexp(static_cast<long double>(m.ns_per_count_q56), -kCounterShift);
+    ASSERT_LE(std::fabs(static_cast<long double>(raw) - exact), 1.0L)
+        << "d=" << d << " q56=" << m.ns_per_count_q56;
+  }
+  CounterMap m{1000, 5'000'000'000, uint64_t{1} << kCounterShift, 0};  // 1 ns per count
+  int64_t raw = 0;
+  EXPECT_TRUE(counter_to_raw(m, 1000 + kMaxCounterSpan - 1, &raw));
+  EXPECT_EQ(raw, 5'000'000'000 + static_cast<int64_t>(kMaxCounterSpan) - 1);
+  EXPECT_FALSE(counter_to_raw(m, 1000 + kMaxCounterSpan, &raw)) << "beyond the span";
+  EXPECT_FALSE(counter_to_raw(m, 999, &raw)) << "before the reference";
+  m.ref_raw_ns = INT64_MAX - 10;
+  EXPECT_FALSE(counter_to_raw(m, 1011, &raw)) << "overflow";
+  EXPECT_TRUE(counter_to_raw(m, 1010, &raw));
+  EXPECT_EQ(raw, INT64_MAX);
 }
 
 }  // namespace

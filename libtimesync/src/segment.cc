@@ -149,6 +149,10 @@ void store_payload(layout::Slot* sl, const TransformSnapshot& s) {
   store(&sl->utc_tai_minus_utc_s, u.tai_minus_utc_s);
   store(&sl->utc_next_tai_minus_utc_s, u.next_tai_minus_utc_s);
   store(&sl->utc_flags, u.flags);
+  store(&sl->counter_ref, s.counter.ref_count);
+  store(&sl->counter_ref_raw_ns, s.counter.ref_raw_ns);
+  store(&sl->counter_ns_per_count_q56, s.counter.ns_per_count_q56);
+  store(&sl->counter_error_ns, s.counter.error_ns);
 }
 }  // namespace
 

@@ -65,7 +65,16 @@ Error validate(const UtcInfo& u) {
 Error validate(const TransformSnapshot& s) {
   if (s.master_id.back() != '\0') return Error::kCorrupt;
   if (const Error e = validate(s.utc); e != Error::kOk) return e;
+  if (const Error e = validate(s.counter); e != Error::kOk) return e;
   return validate(static_cast<const Transform&>(s));
+}
+
+Error validate(const CounterMap& m) {
+  if (!m.valid()) return m == CounterMap{} ? Error::kOk : Error::kCorrupt;
+  if (m.ns_per_count_q56 < kMinNsPerCountQ56 || m.error_ns > kMaxCounterErrorNs) {
+    return Error::kCorrupt;
+  }
+  return Error::kOk;
 }
 
 Error validate(const Transform& s) {

@@ -58,7 +58,7 @@ class Clock {
   // Time, bound, status and epoch now (see TimestampWithError). Inline: the
   // common case (a time from the mapped copy) runs in the caller, without a
   // call into the library (read_path.hpp); everything else is read_slow().
-  TimestampWithError get_timestamp_with_error() const {
+  [[gnu::always_inline]] TimestampWithError get_timestamp_with_error() const {
     TimestampWithError r;
     if (detail::fast_timestamp(__atomic_load_n(&seg_, __ATOMIC_ACQUIRE), &r)) return r;
     return read_slow();

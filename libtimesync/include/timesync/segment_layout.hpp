@@ -35,7 +35,8 @@
 namespace timesync::layout {
 
 inline constexpr uint32_t kMagic = 0x4E595354;  // bytes "TSYN" on little endian
-// 2: the UTC section (issue 18); version 1 (448 bytes) had none.
+// 2: the UTC section (issue 18) and the counter map (issue 20); version 1
+// (448 bytes) had neither.
 inline constexpr uint32_t kVersion = 2;
 inline constexpr uint32_t kSegmentSize = 576;
 inline constexpr size_t kMasterIdWords = 8;  // 64 bytes of name
@@ -67,7 +68,12 @@ struct alignas(64) Slot {
   int32_t utc_next_tai_minus_utc_s;
   uint32_t utc_flags;                  // kUtc* in transform.hpp; 0: no UTC
   uint32_t utc_reserved;               // 0
-  uint64_t reserved[4];                // 0; room for later fields
+  // The CPU counter's map to CLOCK_MONOTONIC_RAW (counter.hpp, CounterMap);
+  // counter_ns_per_count_q56 0: none, readers call clock_gettime.
+  uint64_t counter_ref;
+  int64_t counter_ref_raw_ns;
+  uint64_t counter_ns_per_count_q56;
+  uint64_t counter_error_ns;
 };
 
 struct alignas(64) Segment {
@@ -114,7 +120,10 @@ static_assert(offsetof(Slot, utc_next_leap_s) == 200);
 static_assert(offsetof(Slot, utc_tai_minus_utc_s) == 208);
 static_assert(offsetof(Slot, utc_next_tai_minus_utc_s) == 212);
 static_assert(offsetof(Slot, utc_flags) == 216);
-static_assert(offsetof(Slot, reserved) == 224);
+static_assert(offsetof(Slot, counter_ref) == 224);
+static_assert(offsetof(Slot, counter_ref_raw_ns) == 232);
+static_assert(offsetof(Slot, counter_ns_per_count_q56) == 240);
+static_assert(offsetof(Slot, counter_error_ns) == 248);
 
 static_assert(sizeof(Segment) == kSegmentSize);
 static_assert(offsetof(Segment, magic) == 0);

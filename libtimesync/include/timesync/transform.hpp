@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "timesync/counter.hpp"
 #include "timesync/types.hpp"
 
 namespace timesync {
@@ -76,11 +77,13 @@ struct UtcInfo {
   bool operator==(const UtcInfo&) const = default;
 };
 
-// Everything the agent publishes: the transform plus the master's identity.
+// Everything the agent publishes: the transform, the master's identity, UTC
+// and the CPU counter's map to CLOCK_MONOTONIC_RAW (counter.hpp).
 struct TransformSnapshot : Transform {
   uint64_t master_instance = 0;   // master's boot/instance id
   std::array<char, kMasterIdSize> master_id{};  // NUL-terminated name
   UtcInfo utc;
+  CounterMap counter;
 
   std::string_view master_name() const;
   void set_master_name(std::string_view name);  // truncates to 63 bytes
@@ -90,7 +93,8 @@ struct TransformSnapshot : Transform {
 // kCorrupt for impossible contents (bad status, void_after before as_of, ...).
 Error validate(const Transform& s);
 Error validate(const UtcInfo& u);            // known flags, rates in range
-Error validate(const TransformSnapshot& s);  // also: master name terminated, UTC in range
+Error validate(const CounterMap& m);         // none, or a rate and an error in range
+Error validate(const TransformSnapshot& s);  // also: master name terminated, UTC and counter in range
 
 // sync(t) as defined above. Returns false if the result would not fit int64.
 bool to_sync(const Transform& s, LocalTime t, SyncTime* out);
