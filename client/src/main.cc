@@ -11,6 +11,8 @@
 
 #include "agent.hpp"
 #include "agent_service.hpp"
+#include "counter_host.hpp"
+#include "counter_publisher.hpp"
 #include "failover_link.hpp"
 #include "link_stack.hpp"
 #include "publisher.hpp"
@@ -52,7 +54,20 @@ int main(int argc, char** argv) {
   daemon::ServiceNotifier notifier;
   agent::AgentMetrics metrics(*registry, id, cfg.master, std::string(config::to_string(cfg.servo.type)),
                               cfg.alarm.max_error_us / 1e6);
-  agent::SegmentPublisher publisher(*writer.value());
+  agent::SegmentPublisher segment_publisher(*writer.value());
+  // The CPU counter's map for readers (issue 20), where it is safe.
+  std::unique_ptr<agent::CounterPublisher> counter_publisher;
+  if (std::string no = agent::counter_refusal(cfg.counter, agent::read_counter_facts()); !no.empty()) {
+    TS_LOG_INFO("readers call clock_gettime: %s", no.c_str());
+  } else if (no = agent::check_counter_across_cpus(); !no.empty()) {
+    TS_LOG_WARN("readers call clock_gettime: %s", no.c_str());
+  } else {
+    counter_publisher = std::make_unique<agent::CounterPublisher>(segment_publisher,
+                                                                  agent::CounterCalibrator::Options{});
+  }
+  agent::Publisher& publisher = counter_publisher
+                                    ? static_cast<agent::Publisher&>(*counter_publisher)
+                                    : static_cast<agent::Publisher&>(segment_publisher);
   // chrony_refclock: every publication also goes to the SoM's chronyd (issue 18).
   std::unique_ptr<agent::ChronyRefclockPublisher> refclock;
   const agent::Agent* refclock_agent = nullptr;

@@ -141,6 +141,7 @@ constexpr std::array<std::string_view, 2> kServoTypes{"pll", "kalman"};
 constexpr std::array<std::string_view, 3> kTransports{"auto", "grpc", "udp"};
 constexpr std::array<std::string_view, 4> kTimestampings{"auto", "hardware", "software", "user"};
 constexpr std::array<std::string_view, 3> kReferenceSources{"none", "chrony", "ptp"};
+constexpr std::array<std::string_view, 3> kCounterUses{"auto", "on", "off"};
 
 // ---- Text rules.
 
@@ -1196,6 +1197,12 @@ const Schema<ClientConfig>& client_schema() {
                    "The agent's own gRPC service (health, WatchAlarms)."),
           key<Cfg>(TS_FIELD(segment), Text{"/dev/shm/timesync", &kAbsolutePath},
                    "Shared-memory file the transform is published in."),
+          key<Cfg>(TS_FIELD(counter), Choice{kCounterUses, "auto"},
+                   "Readers read the CPU counter (TSC, CNTVCT) instead of calling "
+                   "clock_gettime, with a map the agent calibrates: auto (where the kernel's "
+                   "clocksource is that counter), on (also where it is not, for example "
+                   "kvm-clock or tsc=unstable; the CPU must still say constant_tsc and "
+                   "nonstop_tsc), off. docs/counter.md says where it is not safe."),
           key<Cfg>(TS_FIELD(poll.min_s), Duration{0.125, 0.01, 60},
                    "Shortest interval between timestamp RPCs (used while locking)."),
           key<Cfg>(TS_FIELD(poll.max_s), Duration{4, 0.01, 3600},
@@ -1365,6 +1372,7 @@ std::string_view to_string(ServoType v) { return name_of(kServoTypes, v); }
 std::string_view to_string(Transport v) { return name_of(kTransports, v); }
 std::string_view to_string(Timestamping v) { return name_of(kTimestampings, v); }
 std::string_view to_string(ReferenceSource v) { return name_of(kReferenceSources, v); }
+std::string_view to_string(CounterUse v) { return name_of(kCounterUses, v); }
 
 Loaded<MasterConfig> load_master(const std::string& path) { return load(master_schema(), path); }
 Loaded<ClientConfig> load_client(const std::string& path) { return load(client_schema(), path); }

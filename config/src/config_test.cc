@@ -48,7 +48,7 @@ const std::vector<std::string> kMasterKeys = with_common(
 const std::vector<std::string> kClientKeys = with_common({
     "master", "failover.probe_every_s", "failover.failures_to_switch", "failover.hold_down_s",
     "transport", "udp.master", "udp.timestamping", "udp.interface", "udp.retry_s",
-    "listen", "segment", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
+    "listen", "segment", "counter", "poll.min_s", "poll.max_s", "poll.rpc_timeout_s",
     "poll.burst", "filter.window", "filter.max_delay_ratio", "filter.max_delay_dev_ratio", "servo.type",
     "servo.phase_time_constant_s", "servo.freq_time_constant_s", "servo.step_threshold_ms",
     "servo.max_slew_ppm", "servo.max_freq_ppm", "servo.innovation_window",

@@ -42,6 +42,10 @@ enum class Transport { kAuto, kGrpc, kUdp };
 enum class Timestamping { kAuto, kHardware, kSoftware, kUser };
 // The master's external reference (issue 18): what its own clock follows.
 enum class ReferenceSource { kNone, kChrony, kPtp };
+// Whether readers may read the CPU counter instead of calling clock_gettime
+// (issue 20; docs/counter.md): where the kernel vouches for it, also where it
+// does not (the CPU's flags still count), or never.
+enum class CounterUse { kAuto, kOn, kOff };
 
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Timebase v);
@@ -49,6 +53,7 @@ std::string_view to_string(ServoType v);
 std::string_view to_string(Transport v);
 std::string_view to_string(Timestamping v);
 std::string_view to_string(ReferenceSource v);
+std::string_view to_string(CounterUse v);
 
 // A simulated oscillator in place of the host clock (tests and demos).
 // With enabled == false (also when the section is absent) the real clock is used.
@@ -271,6 +276,7 @@ struct ClientConfig {
   Udp udp;
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
   std::string segment = "/dev/shm/timesync";
+  CounterUse counter = CounterUse::kAuto;
   Poll poll;
   Filter filter;
   Servo servo;

@@ -1,0 +1,33 @@
+// CounterPublisher: every publication also carries the CPU counter's map
+// (counter.hpp), so readers on this SoM read the counter instead of calling
+// clock_gettime (issue 20). It takes one pair (counter_host.hpp) per
+// publication, feeds the calibrator and puts the map it gives into the
+// snapshot; an unsynchronized snapshot carries none. Logs when the map
+// appears and when, and why, it is dropped.
+//
+// Thread safety: publish() from the agent's loop only.
+#pragma once
+
+#include <string>
+
+#include "counter_calibrator.hpp"
+#include "publisher.hpp"
+
+namespace timesync::agent {
+
+class CounterPublisher final : public Publisher {
+ public:
+  // `inner` must outlive this.
+  CounterPublisher(Publisher& inner, CounterCalibrator::Options o) : inner_(inner), cal_(o) {}
+  void publish(const TransformSnapshot& s) override;
+  bool serving() const override { return inner_.serving(); }
+  uint64_t previous_epoch() const override { return inner_.previous_epoch(); }
+  std::string where() const override { return inner_.where(); }
+
+ private:
+  Publisher& inner_;
+  CounterCalibrator cal_;
+  bool mapped_ = false;  // the last publication carried a map
+};
+
+}  // namespace timesync::agent
