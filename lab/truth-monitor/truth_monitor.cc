@@ -322,14 +322,21 @@ void sample(Watched& x, const TimeSource& truth, const Args& a, int64_t start, F
     }
     x.clock.emplace(std::move(c.value()));
   }
+  // A reader on the counter path (counter.hpp) reports the counter map's
+  // estimate of the raw instant; the true one lies between two raw reads
+  // around the reading, so the truth is taken there (the same instant on
+  // the clock_gettime path, where local always lies between them).
+  const int64_t before = host_raw_now_ns();
   const TimestampWithError r = x.clock->get_timestamp_with_error();
+  const int64_t after = host_raw_now_ns();
   ++x.reads;
   if (!r.ok()) {
     ++x.refused[error_index(r.error)];
     return;
   }
   ++x.ok;
-  const double err = static_cast<double>(r.time.ns - truth.from_host_raw_ns(r.local.ns));
+  const int64_t instant = std::clamp(r.local.ns, before, after);
+  const double err = static_cast<double>(r.time.ns - truth.from_host_raw_ns(instant));
   const double abs_err = std::fabs(err);
   const double bound = static_cast<double>(r.bound_ns);
   x.bound_sum_ns += bound;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -170,6 +171,73 @@ TEST_F(MasterAgent, BoundAboveMaxErrorRaisesTheAlarmAndTimestampsAreRefused) {
   EXPECT_EQ(health(agent_.target(), "timesync.v1.AgentService"),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_NE(agent_.log().find("ALARM raised"), std::string::npos);
+}
+
+// Whether this CPU says its TSC ticks at one rate and never stops: what
+// `counter: on` needs (counter_host.hpp).
+bool cpu_has_invariant_tsc() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      return line.find(" constant_tsc") != std::string::npos &&
+             line.find(" nonstop_tsc") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+TEST_F(MasterAgent, WithCounterOnReadersReadTheCounterInsideTheBound) {
+  master_.start();
+  start_agent("counter: on\n");
+  std::optional<Clock> clock = open_clock();
+  ASSERT_TRUE(clock.has_value());
+  ASSERT_TRUE(eventually([&] { return clock->is_synchronized(); }, 15s));
+#if defined(__x86_64__)
+  if (!cpu_has_invariant_tsc()) {
+    // The agent refuses, says why, and readers keep clock_gettime.
+    ASSERT_TRUE(eventually([&] {
+      return agent_.log().find("readers call clock_gettime: the CPU does not say constant_tsc") !=
+             std::string::npos;
+    }, 5s)) << agent_.log();
+    const Result<TransformSnapshot> s = clock->snapshot();
+    ASSERT_TRUE(s.ok());
+    EXPECT_FALSE(s.value().counter.valid());
+    return;
+  }
+#endif
+  // Two publications after the first give the map.
+  ASSERT_TRUE(eventually([&] {
+    const Result<TransformSnapshot> s = clock->snapshot();
+    return s.ok() && s.value().counter.valid();
+  }, 10s)) << agent_.log();
+  EXPECT_NE(agent_.log().find("counter map: "), std::string::npos) << agent_.log();
+
+  // 3 s of readings: the truth (bracketed by clock_gettime, tally.hpp) inside
+  // the bound; and a reading taken while one publication stood shows which
+  // path gave it: the counter's bound is the transform's at the reading's
+  // instant plus at least the map's error.
+  Tally t;
+  uint64_t compared = 0, by_counter = 0;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    const Result<TransformSnapshot> s1 = clock->snapshot();
+    const TimestampWithError r = testing::check_reading(*clock, &t);
+    const Result<TransformSnapshot> s2 = clock->snapshot();
+    if (!r.ok() || !s1.ok() || !s2.ok() || s1.value().as_of != s2.value().as_of ||
+        s1.value().counter != s2.value().counter || !s1.value().counter.valid()) {
+      continue;
+    }
+    ++compared;
+    const TimestampWithError e = evaluate(s1.value(), r.local);
+    if (e.ok() && r.bound_ns >= e.bound_ns + s1.value().counter.error_ns) ++by_counter;
+  }
+  std::cerr << t.summary() << "; " << by_counter << " of " << compared
+            << " compared readings by the counter\n";
+  EXPECT_GT(t.served, 1000u);
+  EXPECT_EQ(t.outside, 0u) << t.summary();
+  EXPECT_GT(compared, 1000u);
+  EXPECT_GT(by_counter, compared * 9 / 10);
 }
 
 TEST_F(MasterAgent, ANewMasterTimelineMakesTheAgentRelockInANewEpoch) {

@@ -1,7 +1,11 @@
 // The product's one promise, checked reading by reading: a served time lies
 // within its bound. In the integration tests the master serves this host's
 // CLOCK_MONOTONIC_RAW, so the truth of a reading is the raw instant it was read
-// at (`local`) and its error is exact: time - local.
+// at (`local`) and its error is exact: time - local. That holds when the reader
+// read CLOCK_MONOTONIC_RAW; a reader on the counter path (counter.hpp) reports
+// the counter map's estimate of it, so each reading is also bracketed by two
+// clock_gettime(CLOCK_MONOTONIC_RAW) reads: the true instant lies between them,
+// and a time farther than the bound from the whole bracket is outside too.
 //
 // Tally counts one segment's (or many segments') readings; SegmentSampler reads
 // a set of segments on a thread of its own at a fixed period, opening each one
@@ -36,14 +40,19 @@ struct Tally {
   double worst_abs_ns = 0;  // largest |error| of a served reading
   double worst_ratio = 0;   // largest |error| / bound of a served reading
 
-  void add(const TimestampWithError& r) {
+  // r, read between the raw instants before and after (when known).
+  void add(const TimestampWithError& r, int64_t before = std::numeric_limits<int64_t>::min(),
+           int64_t after = std::numeric_limits<int64_t>::max()) {
     if (!r.ok()) {
       ++refused;
       return;
     }
     ++served;
-    const double err = std::fabs(static_cast<double>(r.time.ns - r.local.ns));
+    double err = std::fabs(static_cast<double>(r.time.ns - r.local.ns));
     const double bound = static_cast<double>(r.bound_ns);
+    // The least error the bracket allows, if it is larger.
+    if (r.time.ns < before) err = std::max(err, static_cast<double>(before - r.time.ns));
+    if (r.time.ns > after) err = std::max(err, static_cast<double>(r.time.ns - after));
     worst_abs_ns = std::max(worst_abs_ns, err);
     worst_ratio = std::max(worst_ratio, bound > 0 ? err / bound
                                         : err > 0 ? std::numeric_limits<double>::infinity()
@@ -67,7 +76,19 @@ struct Tally {
 };
 
 // One reading of `clock` into `t`.
-inline void check_reading(const Clock& clock, Tally* t) { t->add(clock.get_timestamp_with_error()); }
+inline int64_t raw_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// One reading of `clock` into `t`, bracketed (see above); the reading.
+inline TimestampWithError check_reading(const Clock& clock, Tally* t) {
+  const int64_t before = raw_ns();
+  const TimestampWithError r = clock.get_timestamp_with_error();
+  t->add(r, before, raw_ns());
+  return r;
+}
 
 // Every reading `clock` gives for `span`, back to back.
 inline Tally tally_for(const Clock& clock, std::chrono::milliseconds span) {
@@ -139,9 +160,11 @@ class SegmentSampler {
           if (!r.ok()) continue;
           clocks[i].emplace(std::move(r.value()));
         }
+        const int64_t before = raw_ns();
         const TimestampWithError r = clocks[i]->get_timestamp_with_error();
+        const int64_t after = raw_ns();
         std::lock_guard<std::mutex> lock(mu_);
-        state_[i].tally.add(r);
+        state_[i].tally.add(r, before, after);
         if (r.ok() && state_[i].first_served_ns == 0) state_[i].first_served_ns = r.local.ns;
       }
       ++rounds_;
