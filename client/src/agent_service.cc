@@ -9,6 +9,7 @@ grpc::Status AgentServiceImpl::GetAgentStatus(grpc::ServerContext* /*ctx*/,
                                               v1::AgentStatus* resp) {
   *resp = to_proto(agent_.status());
   if (refclock_ != nullptr) resp->set_chrony_refclock(refclock_->describe());
+  if (reader_clock_) resp->set_reader_clock(reader_clock_());
   return grpc::Status::OK;
 }
 

@@ -1,6 +1,7 @@
 #include "counter_publisher.hpp"
 
 #include <cinttypes>
+#include <cstdio>
 
 #include "counter_host.hpp"
 #include "timesync/daemon/log.hpp"
@@ -21,7 +22,29 @@ void CounterPublisher::publish(const TransformSnapshot& s) {
                 1.0 / cal_.ns_per_count(), out.counter.error_ns);
   }
   mapped_ = mapped;
+  std::string now;
+  if (mapped) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "CPU counter (%.6f GHz), map error %" PRIu64 " ns",
+                  1.0 / cal_.ns_per_count(), out.counter.error_ns);
+    now = buf;
+  } else if (!cal_.why().empty()) {
+    now = "clock_gettime: counter map restarted (" + cal_.why() + ")";
+  } else {
+    now = s.status == ClockStatus::kUnsynchronized
+              ? "clock_gettime while unsynchronized"
+              : "clock_gettime until the counter map is calibrated";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    described_ = std::move(now);
+  }
   inner_.publish(out);
+}
+
+std::string CounterPublisher::describe() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return described_;
 }
 
 }  // namespace timesync::agent

@@ -5,9 +5,11 @@
 // snapshot; an unsynchronized snapshot carries none. Logs when the map
 // appears and when, and why, it is dropped.
 //
-// Thread safety: publish() from the agent's loop only.
+// Thread safety: publish() from the agent's loop only; describe() from any
+// thread.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 #include "counter_calibrator.hpp"
@@ -23,11 +25,15 @@ class CounterPublisher final : public Publisher {
   bool serving() const override { return inner_.serving(); }
   uint64_t previous_epoch() const override { return inner_.previous_epoch(); }
   std::string where() const override { return inner_.where(); }
+  // What readers read now, for the agent's status.
+  std::string describe() const;
 
  private:
   Publisher& inner_;
   CounterCalibrator cal_;
   bool mapped_ = false;  // the last publication carried a map
+  mutable std::mutex mu_;
+  std::string described_ = "clock_gettime until the counter map is calibrated";
 };
 
 }  // namespace timesync::agent

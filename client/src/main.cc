@@ -57,10 +57,11 @@ int main(int argc, char** argv) {
   agent::SegmentPublisher segment_publisher(*writer.value());
   // The CPU counter's map for readers (issue 20), where it is safe.
   std::unique_ptr<agent::CounterPublisher> counter_publisher;
-  if (std::string no = agent::counter_refusal(cfg.counter, agent::read_counter_facts()); !no.empty()) {
-    TS_LOG_INFO("readers call clock_gettime: %s", no.c_str());
-  } else if (no = agent::check_counter_across_cpus(); !no.empty()) {
-    TS_LOG_WARN("readers call clock_gettime: %s", no.c_str());
+  std::string no_counter = agent::counter_refusal(cfg.counter, agent::read_counter_facts());
+  if (!no_counter.empty()) {
+    TS_LOG_INFO("readers call clock_gettime: %s", no_counter.c_str());
+  } else if (no_counter = agent::check_counter_across_cpus(); !no_counter.empty()) {
+    TS_LOG_WARN("readers call clock_gettime: %s", no_counter.c_str());
   } else {
     counter_publisher = std::make_unique<agent::CounterPublisher>(segment_publisher,
                                                                   agent::CounterCalibrator::Options{});
@@ -115,7 +116,9 @@ int main(int argc, char** argv) {
     beacons = std::make_unique<agent::BeaconStream>(stacks.front()->grpc().stub(), *local, id);
     agent.set_beacons(beacons.get());
   }
-  agent::AgentServiceImpl service(agent, alarms, refclock.get());
+  agent::AgentServiceImpl service(agent, alarms, refclock.get(), [&counter_publisher, no_counter] {
+    return counter_publisher ? counter_publisher->describe() : "clock_gettime: " + no_counter;
+  });
   // Health: "" is SERVING while the local service accepts connections; the
   // AgentService entry while, as well, applications get timestamps. The agent
   // loop and the acceptor's thread both change it.

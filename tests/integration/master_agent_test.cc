@@ -203,6 +203,8 @@ TEST_F(MasterAgent, WithCounterOnReadersReadTheCounterInsideTheBound) {
     const Result<TransformSnapshot> s = clock->snapshot();
     ASSERT_TRUE(s.ok());
     EXPECT_FALSE(s.value().counter.valid());
+    EXPECT_NE(agent_status(agent_.target()).reader_clock().find("clock_gettime: the CPU does not say"),
+              std::string::npos);
     return;
   }
 #endif
@@ -212,6 +214,9 @@ TEST_F(MasterAgent, WithCounterOnReadersReadTheCounterInsideTheBound) {
     return s.ok() && s.value().counter.valid();
   }, 10s)) << agent_.log();
   EXPECT_NE(agent_.log().find("counter map: "), std::string::npos) << agent_.log();
+  const std::string reader_clock = agent_status(agent_.target()).reader_clock();
+  EXPECT_NE(reader_clock.find("CPU counter ("), std::string::npos) << reader_clock;
+  EXPECT_NE(reader_clock.find("map error "), std::string::npos) << reader_clock;
 
   // 3 s of readings: the truth (bracketed by clock_gettime, tally.hpp) inside
   // the bound; and a reading taken while one publication stood shows which

@@ -165,7 +165,8 @@ std::string status_json(const std::string& target, const v1::AgentStatus& s) {
         return d.text();
       }())
       .raw("beacon", beacon.text())
-      .str("chrony_refclock", s.chrony_refclock());
+      .str("chrony_refclock", s.chrony_refclock())
+      .str("reader_clock", s.reader_clock());
   if (s.has_master_utc()) o.raw("master_utc", utc_json(s.master_utc()));
   return o.text();
 }
@@ -272,6 +273,7 @@ void print_status_text(const std::string& target, const v1::AgentStatus& s) {
   row("Segment", s.segment());
   if (s.has_master_utc()) row("Master UTC", utc_text(s.master_utc()));
   if (!s.chrony_refclock().empty()) row("Chrony refclock", s.chrony_refclock());
+  if (!s.reader_clock().empty()) row("Readers read", s.reader_clock());
 }
 
 bool master_status(const Args& a, const std::string& target, v1::GetStatusResponse* r,
