@@ -23,6 +23,7 @@ const char* to_string(CounterCalibrator::Verdict v) {
     case CounterCalibrator::Verdict::kOffLine: return "off the line";
     case CounterCalibrator::Verdict::kBackwards: return "went backwards";
     case CounterCalibrator::Verdict::kSuspended: return "suspended";
+    case CounterCalibrator::Verdict::kNoPair: return "no pair";
   }
   return "?";
 }
@@ -54,6 +55,12 @@ void CounterCalibrator::restart(const CounterPair& p, std::string why) {
 }
 
 CounterCalibrator::Verdict CounterCalibrator::add(const CounterPair& p) {
+  if (!p.valid) {
+    have_anchor_ = have_ref_ = false;
+    agreeing_ = 0;
+    why_ = "the counter ran backwards inside every bracket of a pair";
+    return Verdict::kNoPair;
+  }
   if (!have_anchor_) {
     restart(p, "");
     return Verdict::kFirst;

@@ -13,8 +13,10 @@
 // Every new pair is first checked against the map so far: a pair off the
 // line by more than both errors allow, a counter or clock that went
 // backwards, or a suspend in between (CLOCK_BOOTTIME moved away from
-// CLOCK_MONOTONIC) drops the map and starts again from this pair. Until a
-// second pair agrees with it, there is no map, and readers call clock_gettime.
+// CLOCK_MONOTONIC) drops the map and starts again from this pair; a read that
+// gave no pair at all (the counter ran backwards inside every bracket) drops
+// it and starts from the next one. Until a second pair agrees with the
+// first, there is no map, and readers call clock_gettime.
 //
 // Pure: no clock or counter reads.
 #pragma once
@@ -27,6 +29,7 @@
 namespace timesync::agent {
 
 struct CounterPair {
+  bool valid = true;         // false: no bracket had its second read after its first
   uint64_t count = 0;        // the bracket's midpoint
   uint64_t half_width = 0;   // half the bracket, in counts
   int64_t raw_ns = 0;        // CLOCK_MONOTONIC_RAW inside the bracket
@@ -39,7 +42,7 @@ class CounterCalibrator {
     uint64_t max_error_ns = 1000;  // a map whose error would exceed this is not published
     double rate_floor_ppb = 1;     // added to the fitted rate's uncertainty
   };
-  enum class Verdict { kFirst, kAgrees, kOffLine, kBackwards, kSuspended };
+  enum class Verdict { kFirst, kAgrees, kOffLine, kBackwards, kSuspended, kNoPair };
 
   CounterCalibrator() : CounterCalibrator(Options{}) {}
   explicit CounterCalibrator(Options o) : opt_(o) {}

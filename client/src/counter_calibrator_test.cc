@@ -159,6 +159,17 @@ TEST(CounterCalibratorTest, AChangedCounterDropsTheMapUntilTwoPairsAgree) {
   sim.suspended_ns += 30'000'000'000;
   EXPECT_EQ(cal.add(sim.pair_at(t, 40, rng)), Verdict::kSuspended);
   EXPECT_FALSE(cal.map_for(slot_until(t + 10e9)).valid());
+
+  // A read that gave no pair: no map, and the next pair starts afresh.
+  t += 1e9;
+  EXPECT_EQ(cal.add(sim.pair_at(t, 40, rng)), Verdict::kAgrees);
+  ASSERT_TRUE(cal.map_for(slot_until(t + 10e9)).valid());
+  CounterPair none;
+  none.valid = false;
+  EXPECT_EQ(cal.add(none), Verdict::kNoPair);
+  EXPECT_FALSE(cal.map_for(slot_until(t + 10e9)).valid());
+  t += 1e9;
+  EXPECT_EQ(cal.add(sim.pair_at(t, 40, rng)), Verdict::kFirst);
 }
 
 TEST(CounterCalibratorTest, RefusesWhatIsNoCounter) {

@@ -91,6 +91,7 @@ CounterPair take_counter_pair(int tries) {
     best.half_width = (best_width + 1) / 2;
     best.raw_ns = raw;
   }
+  best.valid = best_width != UINT64_MAX;
   best.suspended_ns = clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC);
   return best;
 }

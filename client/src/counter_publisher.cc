@@ -13,7 +13,9 @@ void CounterPublisher::publish(const TransformSnapshot& s) {
   TransformSnapshot out = s;
   if (s.status != ClockStatus::kUnsynchronized) out.counter = cal_.map_for(out);
   const bool mapped = out.counter.valid();
-  if (v != CounterCalibrator::Verdict::kFirst && v != CounterCalibrator::Verdict::kAgrees) {
+  const bool restarted =
+      v != CounterCalibrator::Verdict::kFirst && v != CounterCalibrator::Verdict::kAgrees;
+  if (restarted && cal_.why() != last_restart_) {  // once per distinct reason in a row
     TS_LOG_WARN("counter map restarted: %s; readers call clock_gettime until two pairs agree",
                 cal_.why().c_str());
   } else if (mapped && !mapped_) {
@@ -22,6 +24,7 @@ void CounterPublisher::publish(const TransformSnapshot& s) {
                 1.0 / cal_.ns_per_count(), out.counter.error_ns);
   }
   mapped_ = mapped;
+  last_restart_ = restarted ? cal_.why() : "";
   std::string now;
   if (mapped) {
     char buf[128];

@@ -32,6 +32,7 @@ class CounterPublisher final : public Publisher {
   Publisher& inner_;
   CounterCalibrator cal_;
   bool mapped_ = false;  // the last publication carried a map
+  std::string last_restart_;  // why the last publication restarted the map; "" if it did not
   mutable std::mutex mu_;
   std::string described_ = "clock_gettime until the counter map is calibrated";
 };
