@@ -74,7 +74,8 @@ CounterCalibrator::Verdict CounterCalibrator::add(const CounterPair& p) {
     restart(p, "the machine was suspended");
     return Verdict::kSuspended;
   }
-  if (have_ref_) {
+  const bool checked = have_ref_;
+  if (checked) {
     const double s = ns_per_count();
     const double predicted = static_cast<double>(ref_.raw_ns) +
                              static_cast<double>(p.count - ref_.count) * s;
@@ -97,7 +98,9 @@ CounterCalibrator::Verdict CounterCalibrator::add(const CounterPair& p) {
                    " GHz, outside 0.004-16 GHz");
     return Verdict::kOffLine;
   }
-  ++agreeing_;
+  // Only a pair checked against a line agrees: the second pair after a
+  // restart makes the line, the third is the first to confirm it.
+  if (checked) ++agreeing_;
   why_.clear();
   return Verdict::kAgrees;
 }
@@ -106,7 +109,14 @@ CounterMap CounterCalibrator::map_for(const Transform& slot) const {
   // The reader carries the time and bound from the reference instant on
   // (read_path.hpp): it must not be before the slot's as_of. The agent takes
   // its pair after building the snapshot, so it never is.
-  if (!have_ref_ || ref_.raw_ns < slot.as_of.ns) return {};
+  if (!have_ref_ || agreeing_ == 0) {
+    why_none_ = "calibrating: a line and a pair that agrees with it are needed";
+    return {};
+  }
+  if (ref_.raw_ns < slot.as_of.ns) {
+    why_none_ = "the last pair is older than the slot's as_of";
+    return {};
+  }
   const int64_t until = slot.void_after.ns > ref_.raw_ns ? slot.void_after.ns : ref_.raw_ns;
   // An error e in the reader's raw time moves its time by e x (1 + |freq|)
   // and its bound by e x growth (read_path.hpp): the published error covers
@@ -114,7 +124,12 @@ CounterMap CounterCalibrator::map_for(const Transform& slot) const {
   const double scale = 1 + std::fabs(q48_to_ppb(slot.freq_adj_q48)) * 1e-9 +
                        static_cast<double>(slot.bound_growth_ppb) * 1e-9;
   const double e = std::ceil(error_at(until) * scale) + 1;
-  if (!(e <= static_cast<double>(opt_.max_error_ns))) return {};
+  if (!(e <= static_cast<double>(opt_.max_error_ns))) {
+    why_none_ = "the map's error over the slot's validity would be " + std::to_string(std::llround(e)) +
+                " ns, over " + std::to_string(opt_.max_error_ns) + " ns (alarm.void_after_s too long?)";
+    return {};
+  }
+  why_none_.clear();
   CounterMap m;
   m.ref_count = ref_.count;
   m.ref_raw_ns = ref_.raw_ns;

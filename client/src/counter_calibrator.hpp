@@ -15,8 +15,9 @@
 // backwards, or a suspend in between (CLOCK_BOOTTIME moved away from
 // CLOCK_MONOTONIC) drops the map and starts again from this pair; a read that
 // gave no pair at all (the counter ran backwards inside every bracket) drops
-// it and starts from the next one. Until a second pair agrees with the
-// first, there is no map, and readers call clock_gettime.
+// it and starts from the next one. Two pairs make a line; only a third that
+// agrees with it gives a map (any two points fit a line, and a bad first
+// pair would tilt it). Until then readers call clock_gettime.
 //
 // Pure: no clock or counter reads.
 #pragma once
@@ -50,14 +51,16 @@ class CounterCalibrator {
   // The new pair, checked against the map so far (see above).
   Verdict add(const CounterPair& p);
   // The map for a slot: error up to the slot's void_after, scaled for its
-  // frequency and bound growth (read_path.hpp); no map (all 0) without two
-  // agreeing pairs, with the last pair before the slot's as_of, or with an
-  // error above max_error_ns.
+  // frequency and bound growth (read_path.hpp); no map (all 0) before a pair
+  // agreed with the line, with the last pair before the slot's as_of, or with
+  // an error above max_error_ns; why_none() then says which.
   CounterMap map_for(const Transform& slot) const;
+  const std::string& why_none() const { return why_none_; }
   // What the last reset found, for the log: "" after kFirst and kAgrees.
   const std::string& why() const { return why_; }
   // ns per count of the current fit; 0 without one.
   double ns_per_count() const;
+  // Pairs that agreed with the line since the last restart.
   uint64_t pairs_agreeing() const { return agreeing_; }
 
  private:
@@ -70,6 +73,7 @@ class CounterCalibrator {
   bool have_anchor_ = false, have_ref_ = false;
   uint64_t agreeing_ = 0;
   std::string why_;
+  mutable std::string why_none_;
 };
 
 const char* to_string(CounterCalibrator::Verdict v);
