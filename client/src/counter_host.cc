@@ -55,9 +55,13 @@ CounterFacts read_counter_facts() {
     }
   }
 #endif
-  f.clocksource = first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  f.clocksource = read_clocksource();
   f.available = first_line("/sys/devices/system/clocksource/clocksource0/available_clocksource");
   return f;
+}
+
+std::string read_clocksource() {
+  return first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource");
 }
 
 std::string counter_refusal(config::CounterUse use, const CounterFacts& f) {
@@ -96,7 +100,8 @@ CounterPair take_counter_pair(int tries) {
   return best;
 }
 
-std::string check_counter_across_cpus() {
+std::string check_counter_across_cpus(bool* measured) {
+  *measured = false;
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return "";  // nothing to move across
@@ -123,6 +128,7 @@ std::string check_counter_across_cpus() {
   const CounterPair last = take_counter_pair(64);
   sched_setaffinity(0, sizeof(allowed), &allowed);
   if (!pinned) return "";  // could not move (a container's policy): nothing measured
+  *measured = true;
   const CounterPair& first = pairs[0];
   if (last.count <= first.count || last.raw_ns <= first.raw_ns) {
     return "the counter of CPU " + std::to_string(cpus[0]) + " did not advance";

@@ -10,8 +10,14 @@
 // (kvm-clock, or a kernel booted with tsc=unstable, as on the machine this was
 // developed on) the counter may change rate or value when the machine is
 // migrated or restored from a snapshot, which the map only notices at the
-// agent's next publication: `counter: on` accepts that risk. The agent checks
-// the CPUs against each other once at start either way.
+// agent's next publication: `counter: on` accepts that risk. With `auto` the
+// agent also re-reads the clocksource at every publication, and stops using
+// the counter for good if the kernel gave it up.
+//
+// The CPUs are checked against each other once at start. Where CLOCK_MONOTONIC_RAW
+// is computed from the calling CPU's own counter (clocksource tsc), an offset
+// between CPUs moves both halves of a pair alike, so the check cannot see it:
+// there the kernel's own synchronization check at boot is what vouches.
 #pragma once
 
 #include <string>
@@ -31,6 +37,8 @@ struct CounterFacts {
   std::string available;        // available_clocksource
 };
 CounterFacts read_counter_facts();
+// The kernel's current clocksource, as in CounterFacts.
+std::string read_clocksource();
 
 // "" when `use` allows the counter on a host with these facts; else why not.
 // Pure.
@@ -42,7 +50,9 @@ CounterPair take_counter_pair(int tries = 16);
 
 // The counter of every CPU this thread may run on against the first one's:
 // "" when they agree within the pairs' widths, else which CPU disagrees and
-// by how much. Moves the calling thread from CPU to CPU and back.
-std::string check_counter_across_cpus();
+// by how much. *measured says whether two or more CPUs were compared (not
+// when the thread may run on one CPU only, or could not be moved). Moves the
+// calling thread from CPU to CPU and back.
+std::string check_counter_across_cpus(bool* measured);
 
 }  // namespace timesync::agent

@@ -9,6 +9,19 @@
 namespace timesync::agent {
 
 void CounterPublisher::publish(const TransformSnapshot& s) {
+  if (given_up_.empty() && still_allowed_) {
+    given_up_ = still_allowed_();
+    if (!given_up_.empty()) {
+      TS_LOG_WARN("counter map given up: %s; readers call clock_gettime from now on",
+                  given_up_.c_str());
+      std::lock_guard<std::mutex> lock(mu_);
+      described_ = "clock_gettime: " + given_up_;
+    }
+  }
+  if (!given_up_.empty()) {
+    inner_.publish(s);
+    return;
+  }
   const CounterCalibrator::Verdict v = cal_.add(take_counter_pair());
   TransformSnapshot out = s;
   if (s.status != ClockStatus::kUnsynchronized) out.counter = cal_.map_for(out);
@@ -33,10 +46,10 @@ void CounterPublisher::publish(const TransformSnapshot& s) {
     now = buf;
   } else if (!cal_.why().empty()) {
     now = "clock_gettime: counter map restarted (" + cal_.why() + ")";
+  } else if (s.status == ClockStatus::kUnsynchronized) {
+    now = "clock_gettime while unsynchronized";
   } else {
-    now = s.status == ClockStatus::kUnsynchronized
-              ? "clock_gettime while unsynchronized"
-              : "clock_gettime until the counter map is calibrated";
+    now = "clock_gettime: " + cal_.why_none();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

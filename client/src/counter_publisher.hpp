@@ -9,6 +9,7 @@
 // thread.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -19,8 +20,12 @@ namespace timesync::agent {
 
 class CounterPublisher final : public Publisher {
  public:
-  // `inner` must outlive this.
-  CounterPublisher(Publisher& inner, CounterCalibrator::Options o) : inner_(inner), cal_(o) {}
+  // `inner` must outlive this. `still_allowed` (may be empty) is asked at
+  // every publication: a non-empty answer (why the counter may no longer be
+  // used) ends the maps for good.
+  CounterPublisher(Publisher& inner, CounterCalibrator::Options o,
+                   std::function<std::string()> still_allowed = {})
+      : inner_(inner), cal_(o), still_allowed_(std::move(still_allowed)) {}
   void publish(const TransformSnapshot& s) override;
   bool serving() const override { return inner_.serving(); }
   uint64_t previous_epoch() const override { return inner_.previous_epoch(); }
@@ -31,7 +36,9 @@ class CounterPublisher final : public Publisher {
  private:
   Publisher& inner_;
   CounterCalibrator cal_;
-  bool mapped_ = false;  // the last publication carried a map
+  std::function<std::string()> still_allowed_;
+  std::string given_up_;  // why the counter is no longer used; "" while it is
+  bool mapped_ = false;   // the last publication carried a map
   std::string last_restart_;  // why the last publication restarted the map; "" if it did not
   mutable std::mutex mu_;
   std::string described_ = "clock_gettime until the counter map is calibrated";

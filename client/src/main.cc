@@ -56,15 +56,32 @@ int main(int argc, char** argv) {
                               cfg.alarm.max_error_us / 1e6);
   agent::SegmentPublisher segment_publisher(*writer.value());
   // The CPU counter's map for readers (issue 20), where it is safe.
+  // auto trusts the kernel's word (its clocksource is the counter) and asks
+  // again at every publication; on needs the CPUs compared.
   std::unique_ptr<agent::CounterPublisher> counter_publisher;
-  std::string no_counter = agent::counter_refusal(cfg.counter, agent::read_counter_facts());
+  const agent::CounterFacts facts = agent::read_counter_facts();
+  std::string no_counter = agent::counter_refusal(cfg.counter, facts);
+  bool compared = false;
+  if (no_counter.empty()) no_counter = agent::check_counter_across_cpus(&compared);
+  if (no_counter.empty() && !compared && cfg.counter == config::CounterUse::kOn) {
+    no_counter = "counter: on needs the CPUs' counters compared, and this agent runs on one "
+                 "CPU only or cannot move between them";
+  }
   if (!no_counter.empty()) {
-    TS_LOG_INFO("readers call clock_gettime: %s", no_counter.c_str());
-  } else if (no_counter = agent::check_counter_across_cpus(); !no_counter.empty()) {
-    TS_LOG_WARN("readers call clock_gettime: %s", no_counter.c_str());
+    if (cfg.counter != config::CounterUse::kOff) {
+      TS_LOG_WARN("readers call clock_gettime: %s", no_counter.c_str());
+    }
   } else {
-    counter_publisher = std::make_unique<agent::CounterPublisher>(segment_publisher,
-                                                                  agent::CounterCalibrator::Options{});
+    std::function<std::string()> still_allowed;
+    if (cfg.counter == config::CounterUse::kAuto) {
+      still_allowed = [was = facts.clocksource] {
+        const std::string now = agent::read_clocksource();
+        return now == was ? std::string()
+                          : "the kernel switched its clocksource from " + was + " to " + now;
+      };
+    }
+    counter_publisher = std::make_unique<agent::CounterPublisher>(
+        segment_publisher, agent::CounterCalibrator::Options{}, std::move(still_allowed));
   }
   agent::Publisher& publisher = counter_publisher
                                     ? static_cast<agent::Publisher&>(*counter_publisher)

@@ -1197,12 +1197,14 @@ const Schema<ClientConfig>& client_schema() {
                    "The agent's own gRPC service (health, WatchAlarms)."),
           key<Cfg>(TS_FIELD(segment), Text{"/dev/shm/timesync", &kAbsolutePath},
                    "Shared-memory file the transform is published in."),
-          key<Cfg>(TS_FIELD(counter), Choice{kCounterUses, "auto"},
+          key<Cfg>(TS_FIELD(counter), Choice{kCounterUses, "off"},
                    "Readers read the CPU counter (TSC, CNTVCT) instead of calling "
-                   "clock_gettime, with a map the agent calibrates: auto (where the kernel's "
-                   "clocksource is that counter), on (also where it is not, for example "
-                   "kvm-clock or tsc=unstable; the CPU must still say constant_tsc and "
-                   "nonstop_tsc), off. docs/counter.md says where it is not safe."),
+                   "clock_gettime, with a map the agent calibrates and whose error is in the "
+                   "bound: auto (where the kernel's clocksource is that counter), on (also "
+                   "where it is not, for example kvm-clock or tsc=unstable; the CPU must "
+                   "still say constant_tsc and nonstop_tsc), off. Readings may then step back "
+                   "by up to the map's error (under 1 us) when a read falls back to "
+                   "clock_gettime. docs/counter.md says where it is not safe."),
           key<Cfg>(TS_FIELD(poll.min_s), Duration{0.125, 0.01, 60},
                    "Shortest interval between timestamp RPCs (used while locking)."),
           key<Cfg>(TS_FIELD(poll.max_s), Duration{4, 0.01, 3600},

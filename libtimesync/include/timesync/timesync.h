@@ -66,7 +66,9 @@ typedef enum ts_status {
 typedef struct ts_timestamp {
   int64_t time_ns;    /* synchronized time; 0 when the call fails */
   uint64_t bound_ns;  /* true time lies within time_ns +/- bound_ns */
-  int64_t local_ns;   /* the CLOCK_MONOTONIC_RAW reading it was derived from */
+  int64_t local_ns;   /* the CLOCK_MONOTONIC_RAW reading it was derived from
+                         (on the counter path, docs/counter.md: the counter map's
+                         estimate of it, within the map's error) */
   uint64_t epoch;     /* changes whenever the synchronized timeline steps */
   ts_status status;   /* status after the reader's own downgrade checks */
   uint32_t reserved;
@@ -156,7 +158,8 @@ typedef struct ts_wake {
   int64_t target_ns;  /* the instant asked for */
   int64_t woke_ns;    /* synchronized time read right after waking (>= target_ns) */
   uint64_t bound_ns;  /* its error bound */
-  int64_t local_ns;   /* the CLOCK_MONOTONIC_RAW reading it came from */
+  int64_t local_ns;   /* the CLOCK_MONOTONIC_RAW reading it came from (on the
+                         counter path: the counter map's estimate of it) */
   uint64_t epoch;
 } ts_wake;
 

@@ -44,7 +44,9 @@ enum class Timestamping { kAuto, kHardware, kSoftware, kUser };
 enum class ReferenceSource { kNone, kChrony, kPtp };
 // Whether readers may read the CPU counter instead of calling clock_gettime
 // (issue 20; docs/counter.md): where the kernel vouches for it, also where it
-// does not (the CPU's flags still count), or never.
+// does not (the CPU's flags still count), or never (the default: readings on
+// the counter may step back by up to the map's error where one falls back to
+// clock_gettime, and the README promises none do).
 enum class CounterUse { kAuto, kOn, kOff };
 
 std::string_view to_string(LogLevel v);
@@ -276,7 +278,7 @@ struct ClientConfig {
   Udp udp;
   std::string listen = "127.0.0.1:7451";   // the agent's own gRPC (health, WatchAlarms)
   std::string segment = "/dev/shm/timesync";
-  CounterUse counter = CounterUse::kAuto;
+  CounterUse counter = CounterUse::kOff;
   Poll poll;
   Filter filter;
   Servo servo;
