@@ -29,7 +29,8 @@ void CounterPublisher::publish(const TransformSnapshot& s) {
   const bool restarted =
       v != CounterCalibrator::Verdict::kFirst && v != CounterCalibrator::Verdict::kAgrees;
   if (restarted && cal_.why() != last_restart_) {  // once per distinct reason in a row
-    TS_LOG_WARN("counter map restarted: %s; readers call clock_gettime until two pairs agree",
+    TS_LOG_WARN("counter map restarted: %s; readers call clock_gettime until a new line is "
+                "confirmed",
                 cal_.why().c_str());
   } else if (mapped && !mapped_) {
     TS_LOG_INFO("counter map: %.6f GHz, error %" PRIu64
